@@ -1,0 +1,78 @@
+// Package builder builds a Dockerfile into an engine image. A Builder hides
+// how: BuildKit embedded in the Docker Engine (reached over the engine's /grpc
+// and /session endpoints), or the engine's classic builder for engines and
+// Dockerfiles that need it.
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// Request is one build, with the option names of community.docker's docker_image.
+type Request struct {
+	ContextDir     string   // absolute build context
+	DockerfilePath string   // absolute Dockerfile path
+	Excludes       []string // .dockerignore patterns
+	Tags           []string // repo:tag names the image gets
+	Args           map[string]string
+	Labels         map[string]string
+	Target         string
+	Platform       string
+	NoCache        bool
+	Pull           bool
+	Network        string
+	ExtraHosts     map[string]string // host -> IP
+	CacheFrom      []string
+	ShmSize        int64 // bytes, 0 = engine default
+
+	// Classic builder only.
+	Remove bool
+	Limits Limits
+
+	// Progress receives the plain build log as it happens.
+	Progress io.Writer
+}
+
+// Limits are docker_image's build.container_limits (classic builder only).
+type Limits struct {
+	Memory     int64
+	MemorySwap int64
+	CPUShares  int64
+	CPUSetCPUs string
+}
+
+// Result is what a finished build reports.
+type Result struct {
+	ImageID     string
+	Builder     string // which builder ran it, e.g. "buildkit (docker engine)"
+	Steps       int    // build steps run or taken from cache
+	CachedSteps int    // of which from cache
+	Warnings    []string
+}
+
+// Builder runs builds.
+type Builder interface {
+	// Name says which builder this is, for results and messages.
+	Name() string
+	// Build runs one build. The returned error is a *StepError when a build
+	// step (not the connection) failed.
+	Build(ctx context.Context, req Request) (*Result, error)
+}
+
+// StepError is a build that ran and failed in the Dockerfile itself: retrying
+// it would fail the same way.
+type StepError struct {
+	Msg string
+}
+
+func (e *StepError) Error() string { return e.Msg }
+
+func joinKV(m map[string]string, sep string) []string {
+	out := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, fmt.Sprintf("%s%s%s", k, sep, m[k]))
+	}
+	return out
+}

@@ -1,0 +1,231 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	dockerconfig "github.com/docker/cli/cli/config"
+	"github.com/docker/docker/client"
+	bkclient "github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// EngineBuildKit is the BuildKit embedded in a Docker Engine.
+type EngineBuildKit struct {
+	api *client.Client
+}
+
+// NewEngineBuildKit returns the builder behind the engine's /grpc endpoint.
+func NewEngineBuildKit(api *client.Client) *EngineBuildKit { return &EngineBuildKit{api: api} }
+
+// Name implements Builder.
+func (b *EngineBuildKit) Name() string { return "buildkit (docker engine)" }
+
+func (b *EngineBuildKit) connect(ctx context.Context) (*bkclient.Client, error) {
+	return bkclient.New(ctx, "",
+		bkclient.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+			return b.api.DialHijack(ctx, "/grpc", "h2c", map[string][]string{})
+		}),
+		bkclient.WithSessionDialer(func(ctx context.Context, proto string, meta map[string][]string) (net.Conn, error) {
+			return b.api.DialHijack(ctx, "/session", proto, meta)
+		}),
+	)
+}
+
+// Available reports whether the engine serves BuildKit: nil if it does.
+func (b *EngineBuildKit) Available(ctx context.Context) error {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.ListWorkers(ctx)
+	return err
+}
+
+// Build implements Builder.
+func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error) {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the engine's BuildKit: %w", err)
+	}
+	defer c.Close()
+
+	opt, err := solveOpt(req)
+	if err != nil {
+		return nil, err
+	}
+	opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Tags, ",")}}}
+
+	progress := req.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	display, err := progressui.NewDisplay(progress, progressui.PlainMode)
+	if err != nil {
+		return nil, err
+	}
+	ch := make(chan *bkclient.SolveStatus)
+	tee := make(chan *bkclient.SolveStatus)
+	steps := newStepCounter()
+	var resp *bkclient.SolveResponse
+	var warnings []bkclient.VertexWarning
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		var err error
+		resp, err = c.Solve(ectx, nil, *opt, ch)
+		return err
+	})
+	eg.Go(func() error {
+		defer close(tee)
+		for s := range ch {
+			steps.add(s)
+			tee <- s
+		}
+		return nil
+	})
+	eg.Go(func() error {
+		var err error
+		// The display must drain the channel even when ctx ends, or Solve blocks.
+		warnings, err = display.UpdateFrom(context.WithoutCancel(ctx), tee)
+		return err
+	})
+	if err := eg.Wait(); err != nil {
+		return nil, classify(err)
+	}
+	res := &Result{Builder: b.Name(), ImageID: resp.ExporterResponse["containerimage.digest"]}
+	res.Steps, res.CachedSteps = steps.counts()
+	for _, w := range warnings {
+		res.Warnings = append(res.Warnings, string(w.Short))
+	}
+	if res.ImageID == "" {
+		return nil, errors.New("BuildKit finished without reporting an image ID")
+	}
+	return res, nil
+}
+
+// classify turns a solve error into a StepError when the Dockerfile itself failed.
+func classify(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
+			return err
+		}
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF") && !strings.Contains(msg, "did not complete successfully") {
+		return err
+	}
+	return &StepError{Msg: msg}
+}
+
+func solveOpt(req Request) (*bkclient.SolveOpt, error) {
+	ctxFS, err := fsutil.NewFS(req.ContextDir)
+	if err != nil {
+		return nil, fmt.Errorf("build context: %w", err)
+	}
+	dfFS, err := fsutil.NewFS(filepath.Dir(req.DockerfilePath))
+	if err != nil {
+		return nil, fmt.Errorf("Dockerfile directory: %w", err)
+	}
+	attrs := map[string]string{"filename": filepath.Base(req.DockerfilePath)}
+	if req.Target != "" {
+		attrs["target"] = req.Target
+	}
+	if req.Platform != "" {
+		attrs["platform"] = req.Platform
+	}
+	for k, v := range req.Args {
+		attrs["build-arg:"+k] = v
+	}
+	for k, v := range req.Labels {
+		attrs["label:"+k] = v
+	}
+	if req.NoCache {
+		attrs["no-cache"] = ""
+	}
+	if req.Pull {
+		attrs["image-resolve-mode"] = "pull"
+	}
+	if len(req.ExtraHosts) > 0 {
+		attrs["add-hosts"] = strings.Join(joinKV(req.ExtraHosts, "="), ",")
+	}
+	if req.ShmSize > 0 {
+		attrs["shm-size"] = strconv.FormatInt(req.ShmSize, 10)
+	}
+	var entitlements []string
+	switch req.Network {
+	case "", "default", "bridge":
+	case "host":
+		attrs["force-network-mode"] = "host"
+		entitlements = append(entitlements, "network.host")
+	case "none":
+		attrs["force-network-mode"] = "none"
+	default:
+		return nil, fmt.Errorf("network %q: BuildKit builds use default, host or none (use build_method: legacy for a named network)", req.Network)
+	}
+	var imports []bkclient.CacheOptionsEntry
+	for _, ref := range req.CacheFrom {
+		imports = append(imports, bkclient.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": ref}})
+	}
+	cfg := dockerconfig.LoadDefaultConfigFile(io.Discard)
+	return &bkclient.SolveOpt{
+		Frontend:            "dockerfile.v0",
+		FrontendAttrs:       attrs,
+		LocalMounts:         map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
+		CacheImports:        imports,
+		AllowedEntitlements: entitlements,
+		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+			AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
+		})},
+	}, nil
+}
+
+// stepCounter follows vertex updates and counts the Dockerfile's steps.
+type stepCounter struct {
+	mu     sync.Mutex
+	cached map[string]bool // vertex digest -> cached, for completed user-visible vertices
+}
+
+func newStepCounter() *stepCounter { return &stepCounter{cached: map[string]bool{}} }
+
+func (s *stepCounter) add(st *bkclient.SolveStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range st.Vertexes {
+		// Dockerfile steps are named "[stage n/m] INSTRUCTION"; FROM only
+		// resolves an image, so it is not a step that can run or be cached.
+		if v.Completed == nil || v.Error != "" || strings.HasPrefix(v.Name, "[internal]") || !strings.HasPrefix(v.Name, "[") || strings.Contains(v.Name, "] FROM ") {
+			continue
+		}
+		s.cached[v.Digest.String()] = v.Cached
+	}
+}
+
+func (s *stepCounter) counts() (total, cached int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.cached {
+		total++
+		if c {
+			cached++
+		}
+	}
+	return total, cached
+}

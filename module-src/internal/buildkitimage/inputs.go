@@ -1,0 +1,65 @@
+package buildkitimage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"path/filepath"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
+)
+
+// inputsVersion changes when the digest's recipe does, so old labels never match.
+const inputsVersion = 1
+
+// inputsDigest is the digest of everything that feeds the build: the context
+// as .dockerignore filters it, the Dockerfile, build args, target, platform,
+// labels, network settings and the IDs of the base images in the engine.
+func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *buildctx.Dockerfile, req builder.Request) (string, buildctx.Sum, error) {
+	sum, err := bctx.Fingerprint(ctx, r.cacheDir())
+	if err != nil {
+		return "", sum, err
+	}
+	bases := map[string]string{}
+	for _, name := range df.BaseImages {
+		doc, err := r.inspect(ctx, name)
+		if err != nil {
+			return "", sum, err
+		}
+		bases[name] = "missing"
+		if doc != nil {
+			bases[name] = imageID(doc)
+		}
+	}
+	dfRel, err := filepath.Rel(bctx.Dir, bctx.DockerfilePath)
+	if err != nil {
+		dfRel = bctx.DockerfilePath
+	}
+	dfSum := sha256.Sum256(bctx.Dockerfile)
+	labels := map[string]string{}
+	for k, v := range req.Labels {
+		if k != InputsLabel {
+			labels[k] = v
+		}
+	}
+	doc := map[string]any{ // json.Marshal sorts map keys: the encoding is canonical
+		"version":    inputsVersion,
+		"context":    sum.Digest,
+		"dockerfile": map[string]string{"path": filepath.ToSlash(dfRel), "sha256": hex.EncodeToString(dfSum[:])},
+		"args":       req.Args,
+		"target":     req.Target,
+		"platform":   req.Platform,
+		"labels":     labels,
+		"network":    req.Network,
+		"etc_hosts":  req.ExtraHosts,
+		"bases":      bases,
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", sum, err
+	}
+	d := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(d[:]), sum, nil
+}

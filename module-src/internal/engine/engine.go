@@ -1,0 +1,157 @@
+// Package engine connects to a Docker Engine with community.docker's
+// connection options and classifies the engine's errors.
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/client"
+	"github.com/docker/go-connections/tlsconfig"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
+)
+
+// DefaultHost is the engine socket used when neither docker_host nor DOCKER_HOST is set.
+const DefaultHost = "unix:///var/run/docker.sock"
+
+// Options are community.docker's engine connection options.
+type Options struct {
+	Host          string `json:"docker_host"`
+	APIVersion    string `json:"api_version"`
+	Timeout       int    `json:"timeout"`
+	TLS           bool   `json:"tls"`
+	ValidateCerts bool   `json:"validate_certs"`
+	CAPath        string `json:"ca_path"`
+	ClientCert    string `json:"client_cert"`
+	ClientKey     string `json:"client_key"`
+	TLSHostname   string `json:"tls_hostname"`
+	UseSSHClient  bool   `json:"use_ssh_client"`
+	Debug         bool   `json:"debug"`
+}
+
+// Engine is a connected engine client plus the per-call timeout the user asked for.
+type Engine struct {
+	API     *client.Client
+	Host    string
+	Timeout time.Duration // for short API calls; builds have their own deadline
+}
+
+// Connect makes the client and pings the engine, retrying while it is
+// unreachable for a transient reason (a restarting daemon).
+func Connect(ctx context.Context, o Options) (*Engine, error) {
+	host := o.Host
+	if host == "" {
+		host = DefaultHost
+	}
+	if o.UseSSHClient || strings.HasPrefix(host, "ssh://") {
+		return nil, fmt.Errorf("docker_host %q: ssh:// connections are not supported; forward the engine socket or use tcp:// with TLS", host)
+	}
+	opts := []client.Opt{}
+	if o.TLS || o.ValidateCerts || o.CAPath != "" && o.ClientCert != "" {
+		tc, err := tlsConfig(o, host)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}), client.WithScheme("https"))
+	}
+	opts = append(opts, client.WithHost(host))
+	if o.APIVersion != "" && o.APIVersion != "auto" {
+		opts = append(opts, client.WithVersion(o.APIVersion))
+	} else {
+		opts = append(opts, client.WithAPIVersionNegotiation())
+	}
+	api, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker_host %q: %w", host, err)
+	}
+	timeout := time.Duration(o.Timeout) * time.Second
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	e := &Engine{API: api, Host: host, Timeout: timeout}
+	var ping types.Ping
+	_, err = retry.Do(ctx, retry.Default, IsTransient, func(ctx context.Context) error {
+		cctx, cancel := e.Call(ctx)
+		defer cancel()
+		ping, err = api.Ping(cctx)
+		return err
+	})
+	if err != nil {
+		api.Close()
+		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w", host, err)
+	}
+	// Settle the API version from this ping instead of a second round trip.
+	api.NegotiateAPIVersionPing(ping)
+	return e, nil
+}
+
+// Call bounds a short API call by the user's timeout.
+func (e *Engine) Call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.Timeout)
+}
+
+// Close releases the client's connections.
+func (e *Engine) Close() error { return e.API.Close() }
+
+func tlsConfig(o Options, host string) (*tls.Config, error) {
+	certDir := os.Getenv("DOCKER_CERT_PATH")
+	pick := func(v, file string) string {
+		if v == "" && certDir != "" {
+			if _, err := os.Stat(filepath.Join(certDir, file)); err == nil {
+				return filepath.Join(certDir, file)
+			}
+		}
+		return v
+	}
+	opts := tlsconfig.Options{
+		CAFile:             pick(o.CAPath, "ca.pem"),
+		CertFile:           pick(o.ClientCert, "cert.pem"),
+		KeyFile:            pick(o.ClientKey, "key.pem"),
+		InsecureSkipVerify: !o.ValidateCerts,
+	}
+	if (opts.CertFile == "") != (opts.KeyFile == "") {
+		return nil, errors.New("client_cert and client_key must be given together")
+	}
+	tc, err := tlsconfig.Client(opts)
+	if err != nil {
+		return nil, fmt.Errorf("TLS configuration (ca_path, client_cert, client_key): %w", err)
+	}
+	if o.TLSHostname != "" {
+		tc.ServerName = o.TLSHostname
+	} else if h, _, err := net.SplitHostPort(strings.TrimPrefix(host, "tcp://")); err == nil {
+		tc.ServerName = h
+	}
+	return tc, nil
+}
+
+// IsTransient reports whether err is the kind an engine or BuildKit daemon
+// gives while it restarts or a connection drops: worth a retry. A failing
+// build step is never transient.
+func IsTransient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if client.IsErrConnectionFailed(err) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
