@@ -97,6 +97,7 @@ type Sum struct {
 type cacheEntry struct {
 	Size   int64  `json:"s"`
 	MTime  int64  `json:"m"`
+	CTime  int64  `json:"c"`
 	Inode  uint64 `json:"i"`
 	Mode   uint32 `json:"o"`
 	Digest string `json:"d"`
@@ -109,7 +110,7 @@ type statCache struct {
 
 // Fingerprint walks the context with the same filter BuildKit uses to send it
 // and digests what would be sent. File contents are hashed only when the file's
-// size, mtime or inode differ from the stat cache kept in cacheDir (like git's
+// size, mtime, ctime or inode differ from the stat cache kept in cacheDir (like git's
 // index); cacheDir "" disables the cache. mtime is never part of the digest, so
 // the same content gives the same digest on any host.
 func (c *Context) Fingerprint(ctx context.Context, cacheDir string) (Sum, error) {
@@ -126,11 +127,17 @@ func (c *Context) Fingerprint(ctx context.Context, cacheDir string) (Sum, error)
 			}
 		}
 	}
-	// Entries modified within a second of the cache being written cannot be
-	// trusted: a later write in the same mtime tick would go unseen.
-	racyAfter := old.Written - int64(time.Second)
-	now := time.Now().UnixNano()
-	fresh := statCache{Written: now, Entries: make(map[string]cacheEntry, len(old.Entries))}
+	// A file changed in the same timestamp tick as the previous walk looked at
+	// it could still show the stat recorded then: such entries are re-read.
+	// Written is when that walk started, so every stat it made came later.
+	racy := func(ts int64) bool {
+		window := int64(20 * time.Millisecond) // coarse kernel clocks tick every 4-10 ms
+		if ts%int64(time.Second) == 0 {
+			window = int64(2 * time.Second) // a file system with whole-second times
+		}
+		return ts >= old.Written-window
+	}
+	fresh := statCache{Written: time.Now().UnixNano(), Entries: make(map[string]cacheEntry, len(old.Entries))}
 
 	h := sha256.New()
 	err := fsutil.Walk(ctx, c.Dir, &fsutil.FilterOpt{ExcludePatterns: c.Excludes}, func(p string, info fs.FileInfo, err error) error {
@@ -147,20 +154,23 @@ func (c *Context) Fingerprint(ctx context.Context, cacheDir string) (Sum, error)
 			return nil
 		}
 		sum.Bytes += st.Size
+		// ctime and inode catch rewrites that restore size and mtime.
 		var ino uint64
+		var ctime int64
 		full := filepath.Join(c.Dir, p)
 		if lst, err := os.Lstat(full); err == nil {
 			if sys, ok := lst.Sys().(*syscall.Stat_t); ok {
-				ino = sys.Ino
+				ino, ctime = sys.Ino, sys.Ctim.Nano()
 			}
 		}
 		e, hit := old.Entries[p]
-		if !hit || e.Size != st.Size || e.MTime != st.ModTime || e.Inode != ino || e.Mode != st.Mode || st.ModTime >= racyAfter {
+		if !hit || e.Size != st.Size || e.MTime != st.ModTime || e.CTime != ctime || e.Inode != ino || e.Mode != st.Mode ||
+			racy(st.ModTime) || racy(ctime) {
 			d, err := hashFile(full)
 			if err != nil {
 				return err
 			}
-			e = cacheEntry{Size: st.Size, MTime: st.ModTime, Inode: ino, Mode: st.Mode, Digest: d}
+			e = cacheEntry{Size: st.Size, MTime: st.ModTime, CTime: ctime, Inode: ino, Mode: st.Mode, Digest: d}
 			sum.Hashed++
 		}
 		fresh.Entries[p] = e
