@@ -58,11 +58,15 @@ class ActionModule(ActionBase):
         del tmp
 
         module = (getattr(self._task, "resolved_action", None) or self._task.action).split(".")[-1]
-        name = "jenkins_ha_%s_linux_%s" % (module, self._target_arch(task_vars))
-        if not os.path.isfile(os.path.join(BIN_DIR, name)):
-            raise AnsibleActionFail(
-                "the %s binary is not built: run `make` in the collection (looked for %s)" % (module, os.path.join(BIN_DIR, name))
-            )
+        try:
+            name = "jenkins_ha_%s_linux_%s" % (module, self._target_arch(task_vars))
+            if not os.path.isfile(os.path.join(BIN_DIR, name)):
+                raise AnsibleActionFail(
+                    "the %s binary is not built: run `make` in the collection (looked for %s)" % (module, os.path.join(BIN_DIR, name))
+                )
+        except AnsibleActionFail as e:
+            result.update(failed=True, msg=e.message)
+            return result
         self._shared_loader_obj.module_loader.add_directory(BIN_DIR)
 
         wrap_async = self._task.async_val and not self._connection.has_native_async
