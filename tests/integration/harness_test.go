@@ -63,7 +63,7 @@ func (r result) label(k string) string {
 }
 
 // run calls a module binary with args plus the _ansible_* keys Ansible adds.
-func run(t *testing.T, module string, args map[string]any, ansible ...map[string]any) result {
+func run(t testing.TB, module string, args map[string]any, ansible ...map[string]any) result {
 	t.Helper()
 	full := map[string]any{
 		"_ansible_check_mode":  false,
@@ -100,7 +100,7 @@ func run(t *testing.T, module string, args map[string]any, ansible ...map[string
 var checkMode = map[string]any{"_ansible_check_mode": true}
 var diffMode = map[string]any{"_ansible_diff": true}
 
-func uniqueName(t *testing.T) string {
+func uniqueName(t testing.TB) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	name := "bk-it-" + hex.EncodeToString(b)
@@ -108,7 +108,7 @@ func uniqueName(t *testing.T) string {
 	return name
 }
 
-func dockerClient(t *testing.T) *client.Client {
+func dockerClient(t testing.TB) *client.Client {
 	t.Helper()
 	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	require.NoError(t, err)
@@ -125,7 +125,7 @@ func removeImage(ref string) {
 	_, _ = c.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
 }
 
-func imageExists(t *testing.T, ref string) (string, bool) {
+func imageExists(t testing.TB, ref string) (string, bool) {
 	t.Helper()
 	inspect, err := dockerClient(t).ImageInspect(context.Background(), ref)
 	if client.IsErrNotFound(err) {
@@ -136,7 +136,7 @@ func imageExists(t *testing.T, ref string) (string, bool) {
 }
 
 // writeContext lays out a build context from a map of relative path to content.
-func writeContext(t *testing.T, files map[string]string) string {
+func writeContext(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for p, content := range files {
