@@ -255,7 +255,7 @@ func TestBadInputsNameTheOption(t *testing.T) {
 		{map[string]any{"name": "x", "source": "build", "build": map[string]any{"path": dir, "network": "mynet"}}, "network"},
 		{map[string]any{"name": "x", "source": "build", "build_timeout": 0, "build": map[string]any{"path": dir}}, "build_timeout"},
 		{map[string]any{"name": "x", "source": "build", "build": map[string]any{"path": dir, "container_limits": map[string]any{"memory": "huge"}}}, "build.container_limits.memory"},
-		{map[string]any{"name": "x", "source": "pull"}, "source"},
+		{map[string]any{"name": "x", "source": "fetch"}, "source"},
 		{map[string]any{"name": "x", "source": "local", "docker_host": "ssh://user@host"}, "docker_host"},
 		{map[string]any{"name": "x", "source": "build", "build": map[string]any{"path": dir}, "bogus": 1}, "bogus"},
 	}

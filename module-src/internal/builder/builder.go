@@ -24,8 +24,15 @@ type Request struct {
 	Pull           bool
 	Network        string
 	ExtraHosts     map[string]string // host -> IP
-	CacheFrom      []string
+	CacheFrom      []Cache
+	CacheTo        []Cache
 	ShmSize        int64 // bytes, 0 = engine default
+
+	// BuildKit only.
+	Secrets []Secret
+	SSH     []SSH
+	// Export, when set, writes the result there instead of into the engine's images.
+	Export *Export
 
 	// Classic builder only.
 	Remove bool
@@ -33,6 +40,31 @@ type Request struct {
 
 	// Progress receives the plain build log as it happens.
 	Progress io.Writer
+}
+
+// Cache is a cache import or export: a BuildKit cache type and its attributes.
+type Cache struct {
+	Type  string
+	Attrs map[string]string
+}
+
+// Secret is a build secret, held in memory and handed to BuildKit over the
+// session when a RUN --mount=type=secret asks for it.
+type Secret struct {
+	ID    string
+	Value []byte
+}
+
+// SSH is an SSH agent socket or key files forwarded for RUN --mount=type=ssh.
+type SSH struct {
+	ID    string
+	Paths []string
+}
+
+// Export is a file output of the build: BuildKit's local, tar or oci exporter.
+type Export struct {
+	Type string // local, tar or oci
+	Dest string
 }
 
 // Limits are docker_image's build.container_limits (classic builder only).

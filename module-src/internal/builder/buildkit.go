@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
@@ -68,7 +71,16 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 	if err != nil {
 		return nil, err
 	}
-	opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Tags, ",")}}}
+	if req.Export != nil {
+		exp, done, err := fileExport(*req.Export)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		opt.Exports = []bkclient.ExportEntry{exp}
+	} else {
+		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Tags, ",")}}}
+	}
 
 	progress := req.Progress
 	if progress == nil {
@@ -111,7 +123,7 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 	for _, w := range warnings {
 		res.Warnings = append(res.Warnings, string(w.Short))
 	}
-	if res.ImageID == "" {
+	if res.ImageID == "" && req.Export == nil {
 		return nil, errors.New("BuildKit finished without reporting an image ID")
 	}
 	return res, nil
@@ -180,21 +192,95 @@ func solveOpt(req Request) (*bkclient.SolveOpt, error) {
 	default:
 		return nil, fmt.Errorf("network %q: BuildKit builds use default, host or none (use build_method: legacy for a named network)", req.Network)
 	}
-	var imports []bkclient.CacheOptionsEntry
-	for _, ref := range req.CacheFrom {
-		imports = append(imports, bkclient.CacheOptionsEntry{Type: "registry", Attrs: map[string]string{"ref": ref}})
-	}
 	cfg := dockerconfig.LoadDefaultConfigFile(io.Discard)
+	attachables := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+		AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
+	})}
+	if len(req.Secrets) > 0 {
+		m := make(map[string][]byte, len(req.Secrets))
+		for _, s := range req.Secrets {
+			m[s.ID] = s.Value
+		}
+		attachables = append(attachables, secretsprovider.FromMap(m))
+	}
+	if len(req.SSH) > 0 {
+		var agents []sshprovider.AgentConfig
+		for _, s := range req.SSH {
+			agents = append(agents, sshprovider.AgentConfig{ID: s.ID, Paths: s.Paths})
+		}
+		sp, err := sshprovider.NewSSHAgentProvider(agents)
+		if err != nil {
+			return nil, fmt.Errorf("ssh: %w", err)
+		}
+		attachables = append(attachables, sp)
+	}
 	return &bkclient.SolveOpt{
 		Frontend:            "dockerfile.v0",
 		FrontendAttrs:       attrs,
 		LocalMounts:         map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},
-		CacheImports:        imports,
+		CacheImports:        cacheEntries(req.CacheFrom),
+		CacheExports:        cacheEntries(req.CacheTo),
 		AllowedEntitlements: entitlements,
-		Session: []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-			AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
-		})},
+		Session:             attachables,
 	}, nil
+}
+
+func cacheEntries(cs []Cache) []bkclient.CacheOptionsEntry {
+	var out []bkclient.CacheOptionsEntry
+	for _, c := range cs {
+		out = append(out, bkclient.CacheOptionsEntry{Type: c.Type, Attrs: c.Attrs})
+	}
+	return out
+}
+
+// fileExport is the exporter entry for a local directory or a tarball.
+func fileExport(e Export) (bkclient.ExportEntry, func(), error) {
+	switch e.Type {
+	case "local":
+		if err := os.MkdirAll(e.Dest, 0o755); err != nil {
+			return bkclient.ExportEntry{}, nil, fmt.Errorf("output dest: %w", err)
+		}
+		return bkclient.ExportEntry{Type: bkclient.ExporterLocal, OutputDir: e.Dest}, func() {}, nil
+	case "tar", "oci":
+		// Written beside dest and renamed on success: a failed export leaves no partial file.
+		tmp, err := os.CreateTemp(filepath.Dir(e.Dest), ".export-*")
+		if err != nil {
+			return bkclient.ExportEntry{}, nil, fmt.Errorf("output dest: %w", err)
+		}
+		typ := bkclient.ExporterTar
+		if e.Type == "oci" {
+			typ = bkclient.ExporterOCI
+		}
+		ok := false
+		entry := bkclient.ExportEntry{Type: typ, Output: func(map[string]string) (io.WriteCloser, error) {
+			return &renameOnClose{File: tmp, dest: e.Dest, ok: &ok}, nil
+		}}
+		return entry, func() {
+			if !ok {
+				tmp.Close()
+				os.Remove(tmp.Name())
+			}
+		}, nil
+	}
+	return bkclient.ExportEntry{}, nil, fmt.Errorf("unknown output type %q", e.Type)
+}
+
+// renameOnClose moves a finished export into place when the exporter closes it.
+type renameOnClose struct {
+	*os.File
+	dest string
+	ok   *bool
+}
+
+func (r *renameOnClose) Close() error {
+	if err := r.File.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(r.File.Name(), r.dest); err != nil {
+		return err
+	}
+	*r.ok = true
+	return nil
 }
 
 // stepCounter follows vertex updates and counts the Dockerfile's steps.

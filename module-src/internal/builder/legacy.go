@@ -33,6 +33,16 @@ var stepLine = regexp.MustCompile(`^Step \d+/\d+ : `)
 
 // Build implements Builder.
 func (b *Legacy) Build(ctx context.Context, req Request) (*Result, error) {
+	if len(req.Secrets) > 0 || len(req.SSH) > 0 || len(req.CacheTo) > 0 || req.Export != nil {
+		return nil, errors.New("secrets, ssh, cache exports and file outputs need BuildKit; the classic builder has none of them")
+	}
+	var cacheFrom []string
+	for _, c := range req.CacheFrom {
+		if c.Type != "registry" {
+			return nil, fmt.Errorf("the classic builder takes image names as cache sources, not type=%s", c.Type)
+		}
+		cacheFrom = append(cacheFrom, c.Attrs["ref"])
+	}
 	rel, err := filepath.Rel(req.ContextDir, req.DockerfilePath)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return nil, fmt.Errorf("the classic builder needs the Dockerfile inside the build context (%s is outside %s)", req.DockerfilePath, req.ContextDir)
@@ -61,7 +71,7 @@ func (b *Legacy) Build(ctx context.Context, req Request) (*Result, error) {
 		PullParent:  req.Pull,
 		NetworkMode: req.Network,
 		ExtraHosts:  hosts,
-		CacheFrom:   req.CacheFrom,
+		CacheFrom:   cacheFrom,
 		ShmSize:     req.ShmSize,
 		Remove:      req.Remove,
 		ForceRemove: req.Remove,

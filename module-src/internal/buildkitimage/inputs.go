@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"path/filepath"
+	"sort"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
@@ -55,6 +56,9 @@ func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *b
 		"network":    req.Network,
 		"etc_hosts":  req.ExtraHosts,
 		"bases":      bases,
+		// Secret values never enter the digest (nor the image): only which secrets and agents the build gets.
+		"secrets": secretIDs(req.Secrets),
+		"ssh":     sshIDs(req.SSH),
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
@@ -62,4 +66,22 @@ func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *b
 	}
 	d := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(d[:]), sum, nil
+}
+
+func secretIDs(s []builder.Secret) []string {
+	ids := []string{}
+	for _, x := range s {
+		ids = append(ids, x.ID)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func sshIDs(s []builder.SSH) []string {
+	ids := []string{}
+	for _, x := range s {
+		ids = append(ids, x.ID)
+	}
+	sort.Strings(ids)
+	return ids
 }

@@ -12,19 +12,34 @@ import (
 // Options are the module's arguments after validation.
 type Options struct {
 	engine.Options
-	Name         string        `json:"name"`
-	Tag          string        `json:"tag"`
-	State        string        `json:"state"`
-	Source       string        `json:"source"`
-	ForceSource  bool          `json:"force_source"`
-	ForceAbsent  bool          `json:"force_absent"`
-	Build        *BuildOptions `json:"build"`
-	BuildMethod  string        `json:"build_method"`
-	BuildTimeout int           `json:"build_timeout"`
-	CacheDir     string        `json:"context_cache_dir"`
+	Name             string        `json:"name"`
+	Tag              string        `json:"tag"`
+	State            string        `json:"state"`
+	Source           string        `json:"source"`
+	LoadPath         string        `json:"load_path"`
+	ArchivePath      string        `json:"archive_path"`
+	ForceSource      bool          `json:"force_source"`
+	ForceTag         bool          `json:"force_tag"`
+	ForceAbsent      bool          `json:"force_absent"`
+	Push             bool          `json:"push"`
+	Repository       string        `json:"repository"`
+	Pull             *PullOptions  `json:"pull"`
+	Build            *BuildOptions `json:"build"`
+	BuildMethod      string        `json:"build_method"`
+	BuildTimeout     int           `json:"build_timeout"`
+	CacheDir         string        `json:"context_cache_dir"`
+	RegistryUsername string        `json:"registry_username"`
+	RegistryPassword string        `json:"registry_password"`
+	Retries          int           `json:"retries"`
+	RetryDelay       float64       `json:"retry_delay"`
 }
 
-// BuildOptions are docker_image's build.* suboptions.
+// PullOptions are docker_image's pull.* suboptions.
+type PullOptions struct {
+	Platform string `json:"platform"`
+}
+
+// BuildOptions are docker_image's build.* suboptions plus BuildKit's.
 type BuildOptions struct {
 	Path            string           `json:"path"`
 	Dockerfile      string           `json:"dockerfile"`
@@ -36,12 +51,16 @@ type BuildOptions struct {
 	Network         string           `json:"network"`
 	EtcHosts        map[string]any   `json:"etc_hosts"`
 	Platform        string           `json:"platform"`
-	CacheFrom       []string         `json:"cache_from"`
+	CacheFrom       []any            `json:"cache_from"`
+	CacheTo         []CacheEntry     `json:"cache_to"`
 	Rm              bool             `json:"rm"`
 	ShmSize         string           `json:"shm_size"`
 	HTTPTimeout     *int             `json:"http_timeout"`
 	UseConfigProxy  *bool            `json:"use_config_proxy"`
 	ContainerLimits *ContainerLimits `json:"container_limits"`
+	Secrets         []Secret         `json:"secrets"`
+	SSH             []SSHAgent       `json:"ssh"`
+	Outputs         []Output         `json:"outputs"`
 }
 
 // ContainerLimits are build.container_limits (classic builder only).
@@ -52,18 +71,67 @@ type ContainerLimits struct {
 	CPUSetCPUs string `json:"cpusetcpus"`
 }
 
+// Secret is one build.secrets entry, as in docker_image_build.
+type Secret struct {
+	ID    string `json:"id"`
+	Type  string `json:"type"`
+	Src   string `json:"src"`
+	Env   string `json:"env"`
+	Value string `json:"value"`
+}
+
+// SSHAgent is one build.ssh entry: an ID and the agent sockets or keys behind it.
+type SSHAgent struct {
+	ID    string   `json:"id"`
+	Paths []string `json:"paths"`
+}
+
+// CacheEntry is a typed cache import or export.
+type CacheEntry struct {
+	Type string `json:"type"`
+	Ref  string `json:"ref"`
+	Mode string `json:"mode"`
+	Src  string `json:"src"`
+	Dest string `json:"dest"`
+}
+
+// Output is one build.outputs entry, as in docker_image_build.
+type Output struct {
+	Type string   `json:"type"`
+	Dest string   `json:"dest"`
+	Name []string `json:"name"`
+	Push bool     `json:"push"`
+}
+
 // Spec is the module's argument spec.
 func Spec() module.Spec {
+	cacheEntry := map[string]*module.Option{
+		"type": {Type: module.TypeStr, Required: true, Choices: []any{"inline", "registry", "local"}},
+		"ref":  {Type: module.TypeStr},
+		"mode": {Type: module.TypeStr, Choices: []any{"min", "max"}},
+		"src":  {Type: module.TypePath},
+		"dest": {Type: module.TypePath},
+	}
 	opts := map[string]*module.Option{
 		"name":              {Type: module.TypeStr, Required: true},
 		"tag":               {Type: module.TypeStr, Default: "latest"},
 		"state":             {Type: module.TypeStr, Default: "present", Choices: []any{"present", "absent"}},
-		"source":            {Type: module.TypeStr, Choices: []any{"build", "local"}},
+		"source":            {Type: module.TypeStr, Choices: []any{"build", "load", "pull", "local"}},
+		"load_path":         {Type: module.TypePath},
+		"archive_path":      {Type: module.TypePath},
 		"force_source":      {Type: module.TypeBool, Default: false},
+		"force_tag":         {Type: module.TypeBool, Default: false},
 		"force_absent":      {Type: module.TypeBool, Default: false},
+		"push":              {Type: module.TypeBool, Default: false},
+		"repository":        {Type: module.TypeStr},
+		"pull":              {Type: module.TypeDict, Options: map[string]*module.Option{"platform": {Type: module.TypeStr}}},
 		"build_method":      {Type: module.TypeStr, Default: "auto", Choices: []any{"auto", "buildkit", "legacy"}},
 		"build_timeout":     {Type: module.TypeInt, Default: 1800},
 		"context_cache_dir": {Type: module.TypePath},
+		"registry_username": {Type: module.TypeStr},
+		"registry_password": {Type: module.TypeStr, NoLog: true},
+		"retries":           {Type: module.TypeInt, Default: 3},
+		"retry_delay":       {Type: module.TypeFloat, Default: 1.0},
 		"build": {Type: module.TypeDict, Options: map[string]*module.Option{
 			"path":             {Type: module.TypePath, Required: true},
 			"dockerfile":       {Type: module.TypeStr},
@@ -75,7 +143,8 @@ func Spec() module.Spec {
 			"network":          {Type: module.TypeStr},
 			"etc_hosts":        {Type: module.TypeDict},
 			"platform":         {Type: module.TypeStr},
-			"cache_from":       {Type: module.TypeList, Elements: module.TypeStr},
+			"cache_from":       {Type: module.TypeList, Elements: module.TypeRaw},
+			"cache_to":         {Type: module.TypeList, Elements: module.TypeDict, Options: cacheEntry},
 			"rm":               {Type: module.TypeBool, Default: true},
 			"shm_size":         {Type: module.TypeStr},
 			"http_timeout":     {Type: module.TypeInt},
@@ -86,6 +155,31 @@ func Spec() module.Spec {
 				"cpushares":  {Type: module.TypeInt},
 				"cpusetcpus": {Type: module.TypeStr},
 			}},
+			"secrets": {Type: module.TypeList, Elements: module.TypeDict,
+				Options: map[string]*module.Option{
+					"id":    {Type: module.TypeStr, Required: true},
+					"type":  {Type: module.TypeStr, Required: true, Choices: []any{"file", "env", "value"}},
+					"src":   {Type: module.TypePath},
+					"env":   {Type: module.TypeStr},
+					"value": {Type: module.TypeStr, NoLog: true},
+				},
+				MutuallyExclusive: [][]string{{"src", "env", "value"}},
+				RequiredIf: []module.RequiredIf{
+					{Key: "type", Value: "file", Requirements: []string{"src"}},
+					{Key: "type", Value: "env", Requirements: []string{"env"}},
+					{Key: "type", Value: "value", Requirements: []string{"value"}},
+				},
+			},
+			"ssh": {Type: module.TypeList, Elements: module.TypeDict, Options: map[string]*module.Option{
+				"id":    {Type: module.TypeStr, Default: "default"},
+				"paths": {Type: module.TypeList, Elements: module.TypePath},
+			}},
+			"outputs": {Type: module.TypeList, Elements: module.TypeDict, Options: map[string]*module.Option{
+				"type": {Type: module.TypeStr, Required: true, Choices: []any{"docker", "image", "local", "tar", "oci"}},
+				"dest": {Type: module.TypePath},
+				"name": {Type: module.TypeList, Elements: module.TypeStr},
+				"push": {Type: module.TypeBool, Default: false},
+			}},
 		}},
 	}
 	maps.Copy(opts, engine.ArgSpec())
@@ -94,6 +188,8 @@ func Spec() module.Spec {
 		RequiredIf: []module.RequiredIf{
 			{Key: "state", Value: "present", Requirements: []string{"source"}},
 			{Key: "source", Value: "build", Requirements: []string{"build"}},
+			{Key: "source", Value: "load", Requirements: []string{"load_path"}},
 		},
+		RequiredTogether: [][]string{{"registry_username", "registry_password"}},
 	}
 }

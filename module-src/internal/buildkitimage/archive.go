@@ -1,0 +1,190 @@
+package buildkitimage
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/distribution/reference"
+	"github.com/docker/docker/client"
+)
+
+// archiveManifest is what an image tarball says it holds: docker save's
+// manifest.json (config digest and RepoTags of the first image).
+func archiveManifest(path string) (id string, tags []string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return "", nil, errors.New("no manifest.json in the archive")
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if h.Name != "manifest.json" {
+			continue
+		}
+		var m []struct {
+			Config   string
+			RepoTags []string
+		}
+		if err := json.NewDecoder(tr).Decode(&m); err != nil {
+			return "", nil, fmt.Errorf("manifest.json: %w", err)
+		}
+		if len(m) == 0 {
+			return "", nil, errors.New("manifest.json lists no image")
+		}
+		// "<hex>.json" (docker save before 25) or "blobs/sha256/<hex>" (OCI layout).
+		hex := strings.TrimSuffix(filepath.Base(m[0].Config), ".json")
+		return "sha256:" + hex, m[0].RepoTags, nil
+	}
+}
+
+// archive is docker_image's archive_path: write `docker save` of the image to
+// the file unless the file already holds this image under this name.
+func (r *runner) archive(ctx context.Context) error {
+	doc, err := r.inspect(ctx, r.ref)
+	if err != nil {
+		return err
+	}
+	if doc == nil {
+		if r.m.CheckMode {
+			r.actions = append(r.actions, fmt.Sprintf("Archived image %s to %s, since none present", r.ref, r.o.ArchivePath))
+			r.res.Changed = true
+		}
+		return nil
+	}
+	name := r.ref
+	if isImageID(r.ref) {
+		name = imageID(doc)
+	}
+	reason := ""
+	id, tags, err := archiveManifest(r.o.ArchivePath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		reason = "since none present"
+	case err != nil:
+		r.m.Debugf(1, "unable to read the archive's manifest: %v", err)
+		reason = "overwriting an unreadable archive file"
+	case id == imageID(doc) && (isImageID(r.ref) || slices.Equal(tags, []string{normalizedTag(r.ref)}) || slices.Equal(tags, []string{r.ref})):
+		r.res.Data["image"] = doc
+		return nil
+	default:
+		reason = fmt.Sprintf("overwriting archive with image %s named %s", id, strings.Join(tags, ", "))
+	}
+	r.actions = append(r.actions, fmt.Sprintf("Archived image %s to %s, %s", name, r.o.ArchivePath, reason))
+	r.res.Changed = true
+	r.res.Data["image"] = doc
+	if r.m.CheckMode {
+		return nil
+	}
+	rc, err := r.e.API.ImageSave(ctx, []string{r.ref})
+	if err != nil {
+		return fmt.Errorf("Error getting image %s - %w", r.ref, err)
+	}
+	defer rc.Close()
+	// Written beside the target and renamed into place: an interrupted save
+	// never leaves a truncated archive under the name.
+	tmp, err := os.CreateTemp(filepath.Dir(r.o.ArchivePath), ".archive-*")
+	if err != nil {
+		return fmt.Errorf("Error writing image archive %s - %w", r.o.ArchivePath, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, rc); err != nil {
+		tmp.Close()
+		return fmt.Errorf("Error writing image archive %s - %w", r.o.ArchivePath, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("Error writing image archive %s - %w", r.o.ArchivePath, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), r.o.ArchivePath); err != nil {
+		return fmt.Errorf("Error writing image archive %s - %w", r.o.ArchivePath, err)
+	}
+	return nil
+}
+
+// normalizedTag is how docker save names a reference in RepoTags: the
+// familiar form ("foo:latest", not "docker.io/library/foo:latest").
+func normalizedTag(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.FamiliarString(named)
+}
+
+// load is source=load: load the archive and check that it held the image asked for.
+func (r *runner) load(ctx context.Context, before map[string]any) error {
+	st, err := os.Stat(r.o.LoadPath)
+	if err != nil || !st.Mode().IsRegular() {
+		return fmt.Errorf("Error loading image %s. Specified path %s does not exist.", r.ref, r.o.LoadPath)
+	}
+	r.actions = append(r.actions, fmt.Sprintf("Loaded image %s from %s", r.ref, r.o.LoadPath))
+	r.res.Changed = true
+	if r.m.CheckMode {
+		return nil
+	}
+	f, err := os.Open(r.o.LoadPath)
+	if err != nil {
+		return fmt.Errorf("Error opening image %s - %w", r.o.LoadPath, err)
+	}
+	defer f.Close()
+	resp, err := r.e.API.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return fmt.Errorf("Error loading image %s - %w", r.ref, err)
+	}
+	lines, err := stream(resp.Body)
+	var out []string
+	for _, l := range lines {
+		out = append(out, strings.TrimSpace(l))
+	}
+	r.res.Data["stdout"] = strings.Join(out, "\n")
+	if err != nil {
+		return fmt.Errorf("Error loading image %s - %w", r.ref, err)
+	}
+	var names, ids []string
+	for _, l := range out {
+		if v, ok := strings.CutPrefix(l, "Loaded image ID:"); ok {
+			ids = append(ids, strings.ToLower(strings.TrimSpace(v)))
+		} else if v, ok := strings.CutPrefix(l, "Loaded image:"); ok {
+			names = append(names, strings.TrimSpace(v))
+		}
+	}
+	if len(names) == 0 && len(ids) == 0 {
+		return errors.New("Detected no loaded images. Archive potentially corrupt?")
+	}
+	found := slices.Contains(names, r.ref)
+	if isImageID(r.ref) {
+		want := strings.ToLower(r.ref)
+		if !strings.HasPrefix(want, "sha256:") {
+			want = "sha256:" + want
+		}
+		found = slices.Contains(ids, want)
+	}
+	if !found {
+		instead := append(append([]string{}, names...), ids...)
+		slices.Sort(instead)
+		return fmt.Errorf("The archive did not contain image '%s'. Instead, found %s.", r.ref, "'"+strings.Join(instead, "', '")+"'")
+	}
+	after, err := r.inspect(ctx, r.ref)
+	if err != nil {
+		return err
+	}
+	r.settle(before, after)
+	return nil
+}

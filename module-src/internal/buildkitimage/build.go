@@ -1,0 +1,437 @@
+package buildkitimage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
+)
+
+// build is source=build: decide from the inputs digest whether a build is
+// needed, then build, tag the extra output names, and write file outputs.
+func (r *runner) build(ctx context.Context, before map[string]any) error {
+	b := r.o.Build
+	bctx, err := buildctx.Open(b.Path, b.Dockerfile)
+	if err != nil {
+		opt := "build.path"
+		if strings.Contains(err.Error(), "Dockerfile") {
+			opt = "build.dockerfile"
+		}
+		return fmt.Errorf("%s: %w", opt, err)
+	}
+	args := stringMap(b.Args)
+	df, err := buildctx.ParseDockerfile(bctx.Dockerfile, args)
+	if err != nil {
+		return fmt.Errorf("build.dockerfile %s: %w", bctx.DockerfilePath, err)
+	}
+	req, err := r.request(bctx, args)
+	if err != nil {
+		return err
+	}
+	inputs, sum, err := r.inputsDigest(ctx, bctx, df, req)
+	if err != nil {
+		return err
+	}
+	req.Labels[InputsLabel] = inputs
+	data := r.res.Data
+	data["inputs_digest"] = inputs
+	data["context"] = map[string]any{"files": sum.Files, "bytes": sum.Bytes, "hashed": sum.Hashed, "ignore_file": bctx.IgnoreFile}
+
+	beforeID := any(nil)
+	upToDate := false
+	if before != nil {
+		beforeID = imageID(before)
+		upToDate = imageLabel(before, InputsLabel) == inputs
+	}
+	switch {
+	case upToDate && !r.o.ForceSource:
+		data["build_reason"] = "none: the image's inputs are unchanged"
+		r.res.Diff = idDiff(r.ref, beforeID, beforeID)
+		return r.outputs(ctx, req, false)
+	case before == nil:
+		data["build_reason"] = "image missing"
+	case r.o.ForceSource:
+		data["build_reason"] = "force_source"
+	default:
+		data["build_reason"] = "inputs changed"
+	}
+	r.actions = append(r.actions, fmt.Sprintf("Built image %s from %s", r.ref, b.Path))
+
+	if r.m.CheckMode {
+		// A forced rebuild of unchanged inputs comes out of the cache as the same image.
+		r.res.Changed = !(upToDate && !b.NoCache)
+		after := any("(new image)")
+		if !r.res.Changed {
+			after = beforeID
+		}
+		r.res.Diff = idDiff(r.ref, beforeID, after)
+		return r.outputs(ctx, req, true)
+	}
+
+	bld, err := r.pickBuilder(ctx, df, req)
+	if err != nil {
+		return err
+	}
+	var log tailBuffer
+	req.Progress = &log
+	bctxTimeout, cancel := context.WithTimeout(ctx, time.Duration(r.o.BuildTimeout)*time.Second)
+	defer cancel()
+	start := time.Now()
+	var res *builder.Result
+	retries, err := retry.Do(bctxTimeout, r.retryPolicy(), transientBuildError, func(ctx context.Context) error {
+		var err error
+		res, err = bld.Build(ctx, req)
+		return err
+	})
+	data["builder"] = bld.Name()
+	data["build_duration"] = time.Since(start).Seconds()
+	data["build_retries"] = retries
+	data["stdout"] = log.String()
+	if err != nil {
+		if errors.Is(bctxTimeout.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("build of %s timed out after %ds (build_timeout); the build was cancelled and %s was left as it was", r.ref, r.o.BuildTimeout, r.ref)
+		}
+		var step *builder.StepError
+		if errors.As(err, &step) {
+			return fmt.Errorf("build of %s failed: %s", r.ref, step.Msg)
+		}
+		return fmt.Errorf("build of %s: %w", r.ref, err)
+	}
+	for _, w := range res.Warnings {
+		r.m.Warn("Dockerfile: " + w)
+	}
+	data["total_steps"] = res.Steps
+	data["cached_steps"] = res.CachedSteps
+	after, err := r.inspect(ctx, r.ref)
+	if err != nil {
+		return err
+	}
+	if after == nil {
+		return fmt.Errorf("build of %s reported image %s, but the engine has no image under that name", r.ref, res.ImageID)
+	}
+	r.res.Changed = true
+	r.settle(before, after)
+	return r.outputs(ctx, req, true)
+}
+
+func transientBuildError(err error) bool {
+	var step *builder.StepError
+	return !errors.As(err, &step) && engine.IsTransient(err)
+}
+
+// pickBuilder chooses BuildKit or the classic builder from build_method, the
+// engine, and what the Dockerfile and options need.
+func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req builder.Request) (builder.Builder, error) {
+	needs := append([]string{}, df.BuildKitOnly...)
+	if len(req.Secrets) > 0 {
+		needs = append(needs, "build.secrets")
+	}
+	if len(req.SSH) > 0 {
+		needs = append(needs, "build.ssh")
+	}
+	if len(req.CacheTo) > 0 {
+		needs = append(needs, "build.cache_to")
+	}
+	need := strings.Join(needs, "; ")
+	if r.o.BuildMethod == "legacy" {
+		if need != "" {
+			return nil, fmt.Errorf("build needs BuildKit, which build_method=legacy does not use: %s", need)
+		}
+		return builder.NewLegacy(r.e.API), nil
+	}
+	bk := builder.NewEngineBuildKit(r.e.API)
+	cctx, cancel := r.e.Call(ctx)
+	defer cancel()
+	err := bk.Available(cctx)
+	if err == nil {
+		if r.o.Build.ContainerLimits != nil {
+			r.m.Warn("build.container_limits applies to the classic builder only; BuildKit ignores it (use a docker-container builder with memory/cpus limits)")
+		}
+		return bk, nil
+	}
+	if r.o.BuildMethod == "buildkit" {
+		return nil, fmt.Errorf("build_method=buildkit: the engine at %s serves no BuildKit: %v", r.e.Host, err)
+	}
+	if need != "" {
+		return nil, fmt.Errorf("the engine at %s has no BuildKit (%v) and the build needs it: %s", r.e.Host, err, need)
+	}
+	r.m.Warn(fmt.Sprintf("the engine at %s has no BuildKit (%v); built with the classic builder", r.e.Host, err))
+	return builder.NewLegacy(r.e.API), nil
+}
+
+// request turns the build options into a builder request.
+func (r *runner) request(bctx *buildctx.Context, args map[string]string) (builder.Request, error) {
+	b := r.o.Build
+	req := builder.Request{
+		ContextDir:     bctx.Dir,
+		DockerfilePath: bctx.DockerfilePath,
+		Excludes:       bctx.Excludes,
+		Tags:           []string{r.ref},
+		Args:           args,
+		Labels:         stringMap(b.Labels),
+		Target:         b.Target,
+		Platform:       b.Platform,
+		NoCache:        b.NoCache,
+		Pull:           b.Pull,
+		Network:        b.Network,
+		ExtraHosts:     stringMap(b.EtcHosts),
+		Remove:         b.Rm,
+	}
+	if req.Labels == nil {
+		req.Labels = map[string]string{}
+	}
+	switch b.Network {
+	case "", "default", "bridge", "host", "none":
+	default:
+		if r.o.BuildMethod != "legacy" {
+			return req, fmt.Errorf("build.network: %q is a named network, which only the classic builder can use (build_method: legacy); BuildKit takes default, host or none", b.Network)
+		}
+	}
+	if b.ShmSize != "" {
+		n, err := units.RAMInBytes(b.ShmSize)
+		if err != nil {
+			return req, fmt.Errorf("build.shm_size: %q is not a size: %v", b.ShmSize, err)
+		}
+		req.ShmSize = n
+	}
+	if l := b.ContainerLimits; l != nil {
+		var err error
+		if req.Limits.Memory, err = sizeOption("build.container_limits.memory", l.Memory, false); err != nil {
+			return req, err
+		}
+		if req.Limits.MemorySwap, err = sizeOption("build.container_limits.memswap", l.Memswap, true); err != nil {
+			return req, err
+		}
+		if l.CPUShares != nil {
+			req.Limits.CPUShares = *l.CPUShares
+		}
+		req.Limits.CPUSetCPUs = l.CPUSetCPUs
+	}
+	var err error
+	if req.Secrets, err = r.secrets(); err != nil {
+		return req, err
+	}
+	for i, s := range b.SSH {
+		paths := s.Paths
+		if len(paths) == 0 {
+			sock := os.Getenv("SSH_AUTH_SOCK")
+			if sock == "" {
+				return req, fmt.Errorf("build.ssh[%d]: no paths given and SSH_AUTH_SOCK is not set for the module", i)
+			}
+			paths = []string{sock}
+		}
+		for _, p := range paths {
+			if _, err := os.Stat(p); err != nil {
+				return req, fmt.Errorf("build.ssh[%d].paths: %v", i, err)
+			}
+		}
+		req.SSH = append(req.SSH, builder.SSH{ID: s.ID, Paths: paths})
+	}
+	if req.CacheFrom, err = cacheImports(b.CacheFrom); err != nil {
+		return req, err
+	}
+	for i, c := range b.CacheTo {
+		e, err := cacheExport(i, c)
+		if err != nil {
+			return req, err
+		}
+		req.CacheTo = append(req.CacheTo, e)
+	}
+	return req, nil
+}
+
+// secrets reads build.secrets into memory: the values go to BuildKit over the
+// session only, and are masked in everything the module prints.
+func (r *runner) secrets() ([]builder.Secret, error) {
+	var out []builder.Secret
+	seen := map[string]bool{}
+	for i, s := range r.o.Build.Secrets {
+		if seen[s.ID] {
+			return nil, fmt.Errorf("build.secrets[%d].id: %q is given twice", i, s.ID)
+		}
+		seen[s.ID] = true
+		var v []byte
+		switch s.Type {
+		case "file":
+			b, err := os.ReadFile(s.Src)
+			if err != nil {
+				return nil, fmt.Errorf("build.secrets[%d].src: %v", i, err)
+			}
+			v = b
+		case "env":
+			val, ok := os.LookupEnv(s.Env)
+			if !ok {
+				return nil, fmt.Errorf("build.secrets[%d].env: environment variable %s is not set for the module", i, s.Env)
+			}
+			v = []byte(val)
+		case "value":
+			v = []byte(s.Value)
+		}
+		if len(v) > 0 {
+			r.m.AddNoLogValue(string(v))
+			if t := strings.TrimSpace(string(v)); t != "" && t != string(v) {
+				r.m.AddNoLogValue(t)
+			}
+		}
+		out = append(out, builder.Secret{ID: s.ID, Value: v})
+	}
+	return out, nil
+}
+
+// cacheImports reads build.cache_from: docker_image's plain image names, or
+// typed entries.
+func cacheImports(entries []any) ([]builder.Cache, error) {
+	var out []builder.Cache
+	for i, e := range entries {
+		switch v := e.(type) {
+		case string:
+			out = append(out, builder.Cache{Type: "registry", Attrs: map[string]string{"ref": v}})
+		case map[string]any:
+			b, _ := json.Marshal(v)
+			var c CacheEntry
+			if err := json.Unmarshal(b, &c); err != nil {
+				return nil, fmt.Errorf("build.cache_from[%d]: %v", i, err)
+			}
+			for k := range v {
+				switch k {
+				case "type", "ref", "src", "mode", "dest":
+				default:
+					return nil, fmt.Errorf("build.cache_from[%d]: unknown key %q (type, ref, src)", i, k)
+				}
+			}
+			switch c.Type {
+			case "registry", "inline":
+				if c.Ref == "" {
+					return nil, fmt.Errorf("build.cache_from[%d]: type=%s needs ref", i, c.Type)
+				}
+				out = append(out, builder.Cache{Type: "registry", Attrs: map[string]string{"ref": c.Ref}})
+			case "local":
+				if c.Src == "" {
+					return nil, fmt.Errorf("build.cache_from[%d]: type=local needs src", i)
+				}
+				out = append(out, builder.Cache{Type: "local", Attrs: map[string]string{"src": c.Src}})
+			default:
+				return nil, fmt.Errorf("build.cache_from[%d].type: must be one of registry, local, inline, got %q", i, c.Type)
+			}
+		default:
+			return nil, fmt.Errorf("build.cache_from[%d]: expected an image name or a dict with type, got %T", i, e)
+		}
+	}
+	return out, nil
+}
+
+func cacheExport(i int, c CacheEntry) (builder.Cache, error) {
+	attrs := map[string]string{}
+	if c.Mode != "" {
+		attrs["mode"] = c.Mode
+	}
+	switch c.Type {
+	case "inline":
+	case "registry":
+		if c.Ref == "" {
+			return builder.Cache{}, fmt.Errorf("build.cache_to[%d]: type=registry needs ref", i)
+		}
+		attrs["ref"] = c.Ref
+	case "local":
+		if c.Dest == "" {
+			return builder.Cache{}, fmt.Errorf("build.cache_to[%d]: type=local needs dest", i)
+		}
+		attrs["dest"] = c.Dest
+	}
+	return builder.Cache{Type: c.Type, Attrs: attrs}, nil
+}
+
+// sizeOption reads a size given as bytes (int, community.docker 3.x) or with units ("4g").
+func sizeOption(name string, v any, allowUnlimited bool) (int64, error) {
+	switch x := v.(type) {
+	case nil:
+		return 0, nil
+	case float64:
+		if x != float64(int64(x)) {
+			return 0, fmt.Errorf("%s: %v is not a whole number of bytes", name, x)
+		}
+		return int64(x), nil
+	case int:
+		return int64(x), nil
+	case int64:
+		return x, nil
+	case string:
+		if allowUnlimited && (x == "unlimited" || x == "-1") {
+			return -1, nil
+		}
+		n, err := units.RAMInBytes(x)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q is not a size: %v", name, x, err)
+		}
+		return n, nil
+	default:
+		return 0, fmt.Errorf("%s: expected a size such as 512m or a number of bytes, got %T", name, v)
+	}
+}
+
+// stringMap converts a dict option's values to strings, as docker_image does for build args.
+func stringMap(m map[string]any) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case nil:
+			out[k] = ""
+		case bool:
+			if x {
+				out[k] = "True"
+			} else {
+				out[k] = "False"
+			}
+		default:
+			b, _ := json.Marshal(x)
+			out[k] = string(b)
+		}
+	}
+	return out
+}
+
+// cacheDir is where the context stat cache lives: context_cache_dir, else
+// the user's cache directory.
+func (r *runner) cacheDir() string {
+	if r.o.CacheDir != "" {
+		return r.o.CacheDir
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "jenkins_ha.buildkit", "context")
+	}
+	return ""
+}
+
+// tailBuffer keeps the last maxStdout bytes written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*maxStdout {
+		t.b = append([]byte(nil), t.b[len(t.b)-maxStdout:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	if len(t.b) > maxStdout {
+		return "[...]\n" + string(t.b[len(t.b)-maxStdout:])
+	}
+	return string(t.b)
+}
