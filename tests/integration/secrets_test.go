@@ -67,7 +67,7 @@ RUN --mount=type=secret,id=f,required=true --mount=type=secret,id=e,required=tru
     wc -c < /run/secrets/f > /f.len && wc -c < /run/secrets/e > /e.len && wc -c < /run/secrets/v > /v.len && \
     echo "printing a secret to the log: $(cat /run/secrets/v)"
 `})
-	args := buildArgs(name, dir, map[string]any{"secrets": []any{
+	args := buildArgs(name, dir, map[string]any{"nocache": true, "secrets": []any{
 		map[string]any{"id": "f", "type": "file", "src": secretFile},
 		map[string]any{"id": "e", "type": "env", "env": "BK_TEST_TOKEN"},
 		map[string]any{"id": "v", "type": "value", "value": valueSecret},
