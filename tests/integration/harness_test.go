@@ -159,3 +159,10 @@ func buildArgs(name, dir string, extra map[string]any) map[string]any {
 	}
 	return map[string]any{"name": name, "source": "build", "build": build}
 }
+
+func toJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}

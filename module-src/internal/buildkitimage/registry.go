@@ -81,7 +81,8 @@ func (r *runner) registryAuth(host string) (string, error) {
 	})
 }
 
-// stream reads an engine JSON message stream and returns the statuses seen.
+// stream reads an engine JSON message stream and returns the status and
+// stream lines seen.
 func stream(rc io.ReadCloser) ([]string, error) {
 	defer rc.Close()
 	dec := json.NewDecoder(rc)
@@ -101,6 +102,9 @@ func stream(rc io.ReadCloser) ([]string, error) {
 		}
 		if msg.Status != "" {
 			statuses = append(statuses, msg.Status)
+		}
+		if msg.Stream != "" { // image load reports "Loaded image: …" here
+			statuses = append(statuses, strings.Split(strings.TrimRight(msg.Stream, "\n"), "\n")...)
 		}
 	}
 }
