@@ -26,7 +26,7 @@ func (e *registryError) Error() string { return e.msg }
 
 var (
 	transientRegistry = regexp.MustCompile(`(?i)\b(500|502|503|504|429)\b|service unavailable|bad gateway|gateway time-?out|too many requests|toomanyrequests|connection reset|connection refused|broken pipe|i/o timeout|tls handshake timeout|unexpected eof|\beof\b|timeout exceeded|temporar`)
-	permanentRegistry = regexp.MustCompile(`(?i)unauthorized|authentication required|denied|forbidden|manifest (invalid|unknown)|name unknown|not found|does not exist`)
+	permanentRegistry = regexp.MustCompile(`(?i)unauthorized|no basic auth credentials|authentication required|denied|forbidden|manifest (invalid|unknown)|name unknown|not found|does not exist`)
 )
 
 // transientRegistryError says whether a push or pull is worth retrying:
@@ -162,7 +162,7 @@ func (r *runner) push(ctx context.Context, repo, tag string) error {
 	r.res.Data["push_retries"] = retries
 	if err != nil {
 		msg := err.Error()
-		if strings.Contains(msg, "unauthorized") || strings.Contains(msg, "authentication required") {
+		if strings.Contains(msg, "unauthorized") || strings.Contains(msg, "authentication required") || strings.Contains(msg, "no basic auth credentials") {
 			return fmt.Errorf("Error pushing image %s/%s:%s - %s. Try logging into %s first.", host, path, tag, msg, host)
 		}
 		if strings.Contains(msg, "denied") {
