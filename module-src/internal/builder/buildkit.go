@@ -59,6 +59,27 @@ func (b *EngineBuildKit) Available(ctx context.Context) error {
 	return err
 }
 
+// CanExportCache reports whether the engine's BuildKit exports caches other
+// than inline: only engines on the containerd image store do (their worker
+// carries a snapshotter label). Docker 20.10's BuildKit v0.8 exports inline only.
+func (b *EngineBuildKit) CanExportCache(ctx context.Context) (bool, error) {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	workers, err := c.ListWorkers(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, w := range workers {
+		if _, ok := w.Labels["org.mobyproject.buildkit.worker.snapshotter"]; ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Build implements Builder.
 func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error) {
 	c, err := b.connect(ctx)

@@ -155,6 +155,19 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 	defer cancel()
 	err := bk.Available(cctx)
 	if err == nil {
+		for i, c := range req.CacheTo {
+			if c.Type == "inline" {
+				continue
+			}
+			ok, err := bk.CanExportCache(cctx)
+			if err != nil {
+				return nil, fmt.Errorf("build.cache_to: ask the engine's BuildKit: %w", err)
+			}
+			if !ok {
+				return nil, fmt.Errorf("build.cache_to[%d]: type=%s needs a BuildKit that exports caches; the engine's embedded BuildKit (classic image store, e.g. Docker 20.10) exports type=inline only", i, c.Type)
+			}
+			break
+		}
 		if r.o.Build.ContainerLimits != nil {
 			r.m.Warn("build.container_limits applies to the classic builder only; BuildKit ignores it (use a docker-container builder with memory/cpus limits)")
 		}
