@@ -181,3 +181,15 @@ func TestPushRetriesTransientRegistryErrors(t *testing.T) {
 	assert.Contains(t, failed.msg(), "503")
 	assert.Equal(t, float64(2), failed["push_retries"])
 }
+
+func TestUseConfigProxy(t *testing.T) {
+	cfg := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(cfg, "config.json"), []byte(`{"proxies":{"default":{"httpProxy":"http://proxy.example:3128","noProxy":"localhost"}}}`), 0o600))
+	t.Setenv("DOCKER_CONFIG", cfg)
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nARG HTTP_PROXY\nARG NO_PROXY\nRUN echo \"$HTTP_PROXY $NO_PROXY\" > /proxy\n"})
+	res := run(t, "buildkit_image", buildArgs(name, dir, map[string]any{"use_config_proxy": true}))
+	require.False(t, res.failed(), res.msg())
+	_, files := savedImage(t, name+":latest")
+	assert.Equal(t, "http://proxy.example:3128 localhost\n", string(files["proxy"]))
+}

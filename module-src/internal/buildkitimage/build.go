@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	dockerconfig "github.com/docker/cli/cli/config"
 	"github.com/docker/go-units"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
@@ -31,6 +33,9 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 		return fmt.Errorf("%s: %w", opt, err)
 	}
 	args := stringMap(b.Args)
+	if b.UseConfigProxy != nil && *b.UseConfigProxy {
+		args = r.withConfigProxy(args)
+	}
 	df, err := buildctx.ParseDockerfile(bctx.Dockerfile, args)
 	if err != nil {
 		return fmt.Errorf("build.dockerfile %s: %w", bctx.DockerfilePath, err)
@@ -123,6 +128,23 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	r.res.Changed = true
 	r.settle(before, after)
 	return r.outputs(ctx, req, true)
+}
+
+// withConfigProxy adds the docker CLI config's proxies (proxies.default or
+// the engine host's entry) as build args the user did not set, as docker_image's
+// build.use_config_proxy does.
+func (r *runner) withConfigProxy(args map[string]string) map[string]string {
+	out := map[string]string{}
+	cfg := dockerconfig.LoadDefaultConfigFile(io.Discard)
+	for k, v := range cfg.ParseProxyConfig(r.e.Host, nil) {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	for k, v := range args {
+		out[k] = v
+	}
+	return out
 }
 
 func transientBuildError(err error) bool {
