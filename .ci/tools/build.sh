@@ -6,17 +6,17 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${TOOLS_CACHE:-$HOME/.cache/jenkins_ha.buildkit/tools}
 tool=$1
+# Each tool has its own module (here/<dir>/go.mod) so their dependencies never meet.
 case "$tool" in
-  buildx)   pkg=github.com/docker/buildx/cmd/buildx; mod=github.com/docker/buildx; out=docker-buildx; env=(CGO_ENABLED=0) ;;
-  buildkitd) pkg=github.com/moby/buildkit/cmd/buildkitd; mod=github.com/moby/buildkit; out=buildkitd; env=(CGO_ENABLED=0) ;;
-  buildctl) pkg=github.com/moby/buildkit/cmd/buildctl; mod=github.com/moby/buildkit; out=buildctl; env=(CGO_ENABLED=0) ;;
+  buildx) dir=buildx; pkg=github.com/docker/buildx/cmd/buildx; mod=github.com/docker/buildx; out=docker-buildx; env=(CGO_ENABLED=0) ;;
+  trivy)  dir=trivy;  pkg=github.com/aquasecurity/trivy/cmd/trivy; mod=github.com/aquasecurity/trivy; out=trivy; env=(CGO_ENABLED=0 GOEXPERIMENT=jsonv2) ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
-version=$(cd "$here" && go list -m -f '{{.Version}}' "$mod")
+version=$(cd "$here/$dir" && go list -m -f '{{.Version}}' "$mod")
 dest="$cache/$out-$version"
 if [ ! -x "$dest" ]; then
   mkdir -p "$cache"
-  (cd "$here" && env "${env[@]}" go build -trimpath -ldflags='-s -w' -o "$dest.tmp" "$pkg") >&2
+  (cd "$here/$dir" && env "${env[@]}" go build -trimpath -ldflags='-s -w' -o "$dest.tmp" "$pkg") >&2
   mv "$dest.tmp" "$dest"
 fi
 echo "$dest"
