@@ -59,6 +59,16 @@ func (b *EngineBuildKit) Available(ctx context.Context) error {
 	return err
 }
 
+// Workers lists the engine's BuildKit workers (platforms, labels).
+func (b *EngineBuildKit) Workers(ctx context.Context) ([]*bkclient.WorkerInfo, error) {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.ListWorkers(ctx)
+}
+
 // CanExportCache reports whether the engine's BuildKit exports caches other
 // than inline: only engines on the containerd image store do (their worker
 // carries a snapshotter label). Docker 20.10's BuildKit v0.8 exports inline only.

@@ -53,6 +53,11 @@ type Engine struct {
 // Connect makes the client and pings the engine, retrying while it is
 // unreachable for a transient reason (a restarting daemon).
 func Connect(ctx context.Context, o Options) (*Engine, error) {
+	return ConnectWith(ctx, o, retry.Default)
+}
+
+// ConnectWith is Connect with its own retry policy for the first ping.
+func ConnectWith(ctx context.Context, o Options, policy retry.Policy) (*Engine, error) {
 	host := o.Host
 	if host == "" {
 		host = DefaultHost
@@ -84,7 +89,7 @@ func Connect(ctx context.Context, o Options) (*Engine, error) {
 	}
 	e := &Engine{API: api, Host: host, Timeout: timeout}
 	var ping types.Ping
-	_, err = retry.Do(ctx, retry.Default, IsTransient, func(ctx context.Context) error {
+	_, err = retry.Do(ctx, policy, IsTransient, func(ctx context.Context) error {
 		cctx, cancel := e.Call(ctx)
 		defer cancel()
 		ping, err = api.Ping(cctx)

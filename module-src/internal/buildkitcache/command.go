@@ -1,0 +1,96 @@
+package buildkitcache
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+)
+
+// Commands are the words that make the binary a command instead of an
+// Ansible module (whose only argument is an args file path).
+var Commands = map[string]string{"info": "info", "prune": "pruned", "reset": "reset", "diagnose": "diagnose"}
+
+// Command runs the module's states from the command line, for cron or a
+// systemd timer (the scheduled cleanup), with the same code as the module:
+//
+//	buildkit_cache prune --keep-storage 10GB --older-than 72h
+//	buildkit_cache info|diagnose [--json]
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	state := Commands[args[0]]
+	fs := flag.NewFlagSet("buildkit_cache "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keep := fs.String("keep-storage", "", "prune until the cache is at most this size (e.g. 10GB)")
+	older := fs.String("older-than", "", "prune records unused for longer than this (e.g. 72h)")
+	all := fs.Bool("all", false, "also prune records shared with images")
+	host := fs.String("docker-host", "", "engine address (default $DOCKER_HOST or the local socket)")
+	dry := fs.Bool("dry-run", false, "say what would be pruned, delete nothing")
+	limit := fs.String("cache-limit", "10GB", "diagnose: warn when the cache is bigger")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	raw := map[string]any{"state": state, "cache_limit": *limit}
+	if *keep != "" {
+		raw["keep_storage"] = *keep
+	}
+	if *older != "" {
+		raw["older_than"] = *older
+	}
+	if *all {
+		raw["all"] = true
+	}
+	if *host != "" {
+		raw["docker_host"] = *host
+	}
+	m, err := module.ParseArgs(raw, Spec(), os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "buildkit_cache: %v\n", err)
+		return 2
+	}
+	m.CheckMode = *dry
+	res, err := Run(ctx, m)
+	if err != nil {
+		fmt.Fprintf(stderr, "buildkit_cache %s: %v\n", args[0], err)
+		return 1
+	}
+	if *asJSON {
+		out := map[string]any{"changed": res.Changed}
+		for k, v := range res.Data {
+			out[k] = v
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+	} else {
+		printHuman(stdout, state, res, *dry)
+	}
+	if state == "diagnose" && res.Data["status"] == "fail" {
+		return 3
+	}
+	return 0
+}
+
+func printHuman(w io.Writer, state string, res module.Result, dry bool) {
+	switch state {
+	case "diagnose":
+		fmt.Fprintln(w, res.Msg)
+		for _, l := range res.Data["summary"].([]string) {
+			fmt.Fprintln(w, "  "+l)
+		}
+	case "info":
+		c := res.Data["cache"].(map[string]any)
+		fmt.Fprintf(w, "build cache: %v in %v records (%v bytes reclaimable)\n", c["total"], c["records"], c["reclaimable_bytes"])
+	default:
+		verb := "reclaimed"
+		if dry {
+			verb = "would reclaim"
+		}
+		fmt.Fprintf(w, "%s %v (%s)\n", verb, res.Data["reclaimed"], strings.TrimSpace(fmt.Sprint(res.Data["reclaimed_bytes"]))+" bytes")
+	}
+}

@@ -1,0 +1,214 @@
+package buildkitcache
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	ocplatforms "github.com/containerd/platforms"
+	"github.com/docker/go-units"
+	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/scanner"
+)
+
+// Check is one diagnose finding.
+type Check struct {
+	Name        string `json:"name"`
+	Status      string `json:"status"` // ok, warn, fail
+	Detail      string `json:"detail"`
+	Remediation string `json:"remediation,omitempty"`
+}
+
+var rank = map[string]int{"ok": 0, "warn": 1, "fail": 2}
+
+// diagnose runs read-only checks of the build host. It never fails the task
+// for a failing check: the checks are the result.
+func diagnose(ctx context.Context, m *module.Module, o Options, p policy) (module.Result, error) {
+	var checks []Check
+	add := func(c Check) { checks = append(checks, c) }
+
+	// Fewer retries than a build: a stopped engine should be reported quickly.
+	connectCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	e, err := engine.ConnectWith(connectCtx, o.Options, retry.Policy{Attempts: 2, Base: 500 * time.Millisecond})
+	cancel()
+	if err != nil {
+		add(Check{Name: "engine", Status: "fail", Detail: err.Error(),
+			Remediation: "start the Docker engine (systemctl start docker, or troubleshoot_mode=fix) and check docker_host"})
+	} else {
+		defer e.Close()
+		cctx, cancel := e.Call(ctx)
+		info, ierr := e.API.Info(cctx)
+		cancel()
+		if ierr != nil {
+			add(Check{Name: "engine", Status: "fail", Detail: ierr.Error(), Remediation: "check the engine's logs (journalctl -u docker)"})
+		} else {
+			add(Check{Name: "engine", Status: "ok", Detail: fmt.Sprintf("Docker %s at %s, API %s", info.ServerVersion, e.Host, e.API.ClientVersion())})
+			checks = append(checks, buildkitCheck(ctx, e))
+			checks = append(checks, diskCheck(info.DockerRootDir, p.minFree))
+			checks = append(checks, cacheCheck(ctx, e, p.limit))
+		}
+	}
+	add(binfmtCheck())
+	for _, r := range o.Registries {
+		add(registryCheck(ctx, r))
+	}
+	add(trivyCheck(o.ScannerPath, o.TrivyCache))
+
+	worst := "ok"
+	counts := map[string]int{"ok": 0, "warn": 0, "fail": 0}
+	for _, c := range checks {
+		counts[c.Status]++
+		if rank[c.Status] > rank[worst] {
+			worst = c.Status
+		}
+	}
+	var lines []string
+	for _, c := range checks {
+		line := fmt.Sprintf("[%s] %s: %s", strings.ToUpper(c.Status), c.Name, c.Detail)
+		if c.Remediation != "" && c.Status != "ok" {
+			line += " -> " + c.Remediation
+		}
+		lines = append(lines, line)
+	}
+	return module.Result{
+		Msg:  fmt.Sprintf("diagnose: %s (%d ok, %d warn, %d fail)", worst, counts["ok"], counts["warn"], counts["fail"]),
+		Data: map[string]any{"status": worst, "checks": checks, "counts": counts, "summary": lines},
+	}, nil
+}
+
+func buildkitCheck(ctx context.Context, e *engine.Engine) Check {
+	cctx, cancel := e.Call(ctx)
+	defer cancel()
+	workers, err := builder.NewEngineBuildKit(e.API).Workers(cctx)
+	if err != nil {
+		return Check{Name: "buildkit", Status: "warn", Detail: "the engine serves no BuildKit: " + err.Error(),
+			Remediation: "use Docker 19.03 or later; builds fall back to the classic builder meanwhile"}
+	}
+	var platforms []string
+	for _, w := range workers {
+		for _, pl := range w.Platforms {
+			platforms = append(platforms, ocplatforms.Format(pl))
+		}
+	}
+	sort.Strings(platforms)
+	return Check{Name: "buildkit", Status: "ok", Detail: fmt.Sprintf("embedded BuildKit, %d worker(s), platforms %s", len(workers), strings.Join(platforms, ", "))}
+}
+
+func diskCheck(root string, minFree int64) Check {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(root, &st); err != nil {
+		return Check{Name: "disk", Status: "warn", Detail: fmt.Sprintf("cannot read free space at %s: %v", root, err),
+			Remediation: "run the diagnosis on the engine's host"}
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	c := Check{Name: "disk", Status: "ok", Detail: fmt.Sprintf("%s free at %s", units.BytesSize(float64(free)), root)}
+	if free < minFree {
+		c.Status = "fail"
+		c.Detail += fmt.Sprintf(", less than min_free_disk %s", units.BytesSize(float64(minFree)))
+		c.Remediation = "prune the build cache (troubleshoot_mode=optimize) and unused images"
+	} else if free < 2*minFree {
+		c.Status = "warn"
+		c.Remediation = "plan a prune: builds need room"
+	}
+	return c
+}
+
+func cacheCheck(ctx context.Context, e *engine.Engine, limit int64) Check {
+	records, err := usage(ctx, e)
+	if err != nil {
+		return Check{Name: "build_cache", Status: "warn", Detail: err.Error()}
+	}
+	var total int64
+	for _, r := range records {
+		total += r.Size
+	}
+	c := Check{Name: "build_cache", Status: "ok", Detail: fmt.Sprintf("%s in %d records (limit %s)", units.BytesSize(float64(total)), len(records), units.BytesSize(float64(limit)))}
+	if total > limit {
+		c.Status = "warn"
+		c.Remediation = "prune to the limit: buildkit_cache state=pruned keep_storage=" + units.BytesSize(float64(limit))
+	}
+	return c
+}
+
+func binfmtCheck() Check {
+	matches, _ := filepath.Glob("/proc/sys/fs/binfmt_misc/qemu-*")
+	var arches []string
+	for _, m := range matches {
+		arches = append(arches, strings.TrimPrefix(filepath.Base(m), "qemu-"))
+	}
+	if len(arches) == 0 {
+		return Check{Name: "binfmt", Status: "warn", Detail: "no qemu emulators registered: only native platforms can be built",
+			Remediation: "install qemu-user-static and binfmt-support for multi-platform builds"}
+	}
+	sort.Strings(arches)
+	return Check{Name: "binfmt", Status: "ok", Detail: "emulated: " + strings.Join(arches, ", ")}
+}
+
+func registryCheck(ctx context.Context, reg string) Check {
+	url := reg
+	if !strings.Contains(url, "://") {
+		scheme := "https"
+		if strings.HasPrefix(url, "127.") || strings.HasPrefix(url, "localhost") {
+			scheme = "http"
+		}
+		url = scheme + "://" + url
+	}
+	url = strings.TrimRight(url, "/") + "/v2/"
+	c := retryablehttp.NewClient()
+	c.RetryMax = 3
+	c.RetryWaitMin = 200 * time.Millisecond
+	c.RetryWaitMax = 2 * time.Second
+	c.Logger = nil
+	c.HTTPClient.Timeout = 5 * time.Second
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Check{Name: "registry " + reg, Status: "fail", Detail: err.Error()}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return Check{Name: "registry " + reg, Status: "fail", Detail: err.Error(), Remediation: "check the registry's address, DNS, firewall and proxy settings"}
+	}
+	resp.Body.Close()
+	// 401 is a registry asking for credentials: reachable.
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+		return Check{Name: "registry " + reg, Status: "ok", Detail: fmt.Sprintf("%s answers %s", url, resp.Status)}
+	}
+	return Check{Name: "registry " + reg, Status: "warn", Detail: fmt.Sprintf("%s answers %s", url, resp.Status), Remediation: "is this a Docker registry (API v2)?"}
+}
+
+func trivyCheck(path, cacheDir string) Check {
+	bin, err := exec.LookPath(path)
+	if err != nil {
+		return Check{Name: "trivy", Status: "warn", Detail: fmt.Sprintf("%s not found: images cannot be scanned", path),
+			Remediation: "install Trivy or set scanner_path"}
+	}
+	if cacheDir == "" {
+		if d, err := os.UserCacheDir(); err == nil {
+			cacheDir = filepath.Join(d, "trivy")
+		}
+	}
+	meta, err := scanner.ReadDBMetadata(cacheDir)
+	if err != nil {
+		return Check{Name: "trivy", Status: "warn", Detail: fmt.Sprintf("%s present, no vulnerability DB in %s", bin, cacheDir),
+			Remediation: "run one scan with network access, or put a DB in the cache dir for offline scans"}
+	}
+	age := time.Since(meta.UpdatedAt)
+	c := Check{Name: "trivy", Status: "ok", Detail: fmt.Sprintf("%s, DB updated %s ago", bin, age.Round(time.Hour))}
+	if age > 7*24*time.Hour {
+		c.Status = "warn"
+		c.Remediation = "update the vulnerability DB: findings newer than the DB are missed"
+	}
+	return c
+}
