@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright: Jenkins HA platform team
+# Apache License 2.0 (see galaxy.yml)
+#
+# Documentation only. The module is a Go binary (module-src/buildkit_cache),
+# built by `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module
+# action plugin for the target's architecture.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: buildkit_cache
+short_description: See, prune and reset the BuildKit build cache, and diagnose a build host
+version_added: 0.1.0
+author:
+  - Jenkins HA platform team (@jenkins-ha)
+description:
+  - C(state=info) reports the engine's build cache. Total and reclaimable size, records by type, the oldest
+    and newest use.
+  - C(state=pruned) applies a cache policy (C(keep_storage), C(older_than), C(filters), C(all)) through the
+    engine's build cache prune. It reports C(changed) only when something was deleted, and the bytes reclaimed.
+  - C(state=reset) clears the engine's build cache entirely.
+  - C(state=diagnose) runs read-only checks (engine, BuildKit, free disk at the engine's data root, cache size
+    against C(cache_limit), binfmt emulators, registry reachability with retries, Trivy and its DB age), each
+    with C(ok), C(warn) or C(fail) and a remediation. A failing check does not fail the task.
+  - B(Only build cache records are ever deleted.) Images, containers and volumes are never touched, unlike
+    C(docker system prune -a --volumes).
+  - The same binary is a command for scheduled cleanups (cron or a systemd timer), with the same code
+    path. For example C(buildkit_cache prune --keep-storage 10GB --older-than 72h), or
+    C(buildkit_cache diagnose) and C(buildkit_cache info) with C(--json).
+attributes:
+  check_mode:
+    support: full
+    details: C(state=pruned) and C(state=reset) estimate from the cache records what would be reclaimed, and delete nothing.
+  diff_mode:
+    support: none
+options:
+  state:
+    description: What to do.
+    type: str
+    choices: [info, pruned, reset, diagnose]
+    default: info
+  keep_storage:
+    description: With C(state=pruned), prune until the cache is at most this size (C(10GB); units as C(docker builder prune)).
+    type: str
+  older_than:
+    description: With C(state=pruned), prune records not used for longer than this Go duration (C(72h)).
+    type: str
+  filters:
+    description:
+      - Engine build cache filters (C(type), C(description), C(id), C(parent), C(inuse), C(shared), C(private)).
+      - Use C(older_than) for age.
+    type: dict
+  all:
+    description: Also prune records shared with images (C(docker builder prune --all)).
+    type: bool
+    default: false
+  cache_limit:
+    description: With C(state=diagnose), warn when the build cache is bigger than this.
+    type: str
+    default: 10GB
+  min_free_disk:
+    description: With C(state=diagnose), fail when the engine's data root has less free space than this (warn under twice).
+    type: str
+    default: 5GB
+  registries:
+    description: With C(state=diagnose), registries to check (C(host[:port]) or a URL), each with retries.
+    type: list
+    elements: str
+  scanner_path:
+    description: With C(state=diagnose), the Trivy executable to look for.
+    type: str
+    default: trivy
+  trivy_cache_dir:
+    description: With C(state=diagnose), Trivy's cache directory holding the DB (default C(~/.cache/trivy)).
+    type: path
+  docker_host:
+    description: The engine's API address. Falls back to C(DOCKER_HOST).
+    type: str
+    default: unix:///var/run/docker.sock
+    aliases: [docker_url]
+  tls_hostname:
+    description: Expected host name of the engine's TLS certificate.
+    type: str
+  api_version:
+    description: Engine API version, or C(auto).
+    type: str
+    default: auto
+    aliases: [docker_api_version]
+  timeout:
+    description: Seconds an engine API call may take.
+    type: int
+    default: 60
+  ca_path:
+    description: CA certificate to verify the engine with.
+    type: path
+    aliases: [ca_cert, tls_ca_cert, cacert_path]
+  client_cert:
+    description: Client certificate for the engine's TLS.
+    type: path
+    aliases: [tls_client_cert, cert_path]
+  client_key:
+    description: Client key for the engine's TLS.
+    type: path
+    aliases: [tls_client_key, key_path]
+  tls:
+    description: Use TLS without verifying the engine's certificate.
+    type: bool
+    default: false
+  use_ssh_client:
+    description: Not supported.
+    type: bool
+    default: false
+  validate_certs:
+    description: Use TLS and verify the engine's certificate.
+    type: bool
+    default: false
+    aliases: [tls_verify]
+  debug:
+    description: Accepted for compatibility with community.docker.
+    type: bool
+    default: false
+seealso:
+  - module: jenkins_ha.buildkit.buildkit_image
+"""
+
+EXAMPLES = r"""
+- name: Apply the cache policy (10 GB, 72 h)
+  jenkins_ha.buildkit.buildkit_cache:
+    state: pruned
+    keep_storage: 10GB
+    older_than: 72h
+  register: prune
+
+- name: How big is the build cache?
+  jenkins_ha.buildkit.buildkit_cache:
+    state: info
+  register: cache
+
+- name: Diagnose the build host
+  jenkins_ha.buildkit.buildkit_cache:
+    state: diagnose
+    registries: [registry.example.com]
+  register: diag
+
+- name: Clear the build cache (images, containers and volumes are kept)
+  jenkins_ha.buildkit.buildkit_cache:
+    state: reset
+"""
+
+RETURN = r"""
+cache:
+  description: With C(state=info), the build cache.
+  returned: state=info
+  type: dict
+  sample: {"total_bytes": 307200890, "total": "293MiB", "reclaimable_bytes": 307200890, "records": 51,
+           "by_type": {"regular": 40, "source.local": 8, "exec.cachemount": 3}, "oldest_used": "2026-11-20T10:00:00Z",
+           "newest_used": "2026-11-27T21:00:00Z", "oldest_age_hours": 179, "builder": "engine"}
+before:
+  description: The cache before pruning (as C(cache)).
+  returned: state=pruned or state=reset
+  type: dict
+after:
+  description: The cache after pruning (as C(cache)).
+  returned: state=pruned or state=reset, not in check mode
+  type: dict
+reclaimed_bytes:
+  description: Bytes freed (in check mode, the estimate).
+  returned: state=pruned or state=reset
+  type: int
+reclaimed:
+  description: C(reclaimed_bytes) for people.
+  returned: state=pruned or state=reset
+  type: str
+deleted_records:
+  description: Records deleted.
+  returned: state=pruned or state=reset, not in check mode
+  type: int
+would_delete_records:
+  description: Records a real run would delete (estimate).
+  returned: state=pruned or state=reset, in check mode
+  type: int
+status:
+  description: The worst check result, C(ok), C(warn) or C(fail).
+  returned: state=diagnose
+  type: str
+checks:
+  description: The checks, each with C(name), C(status), C(detail) and C(remediation).
+  returned: state=diagnose
+  type: list
+  elements: dict
+summary:
+  description: One line per check, for people.
+  returned: state=diagnose
+  type: list
+  elements: str
+counts:
+  description: Checks by status.
+  returned: state=diagnose
+  type: dict
+"""
