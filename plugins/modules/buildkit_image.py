@@ -17,27 +17,61 @@ author:
   - Jenkins HA platform team (@jenkins-ha)
 description:
   - Builds an image from a Dockerfile with the BuildKit embedded in the Docker Engine, reached through
-    the engine's C(/grpc) and C(/session) endpoints, so C(RUN --mount=type=cache), heredocs and the other
-    BuildKit-only Dockerfile features work. community.docker.docker_image cannot build with BuildKit.
-  - Takes community.docker.docker_image's option names and meanings, and returns its keys (C(image),
-    C(actions), C(stdout)), so a playbook can switch by changing the module name.
+    the engine's C(/grpc) and C(/session) endpoints, so C(RUN --mount=type=cache), heredocs, build secrets,
+    SSH agent forwarding and the other BuildKit-only Dockerfile features work. community.docker.docker_image
+    cannot build with BuildKit.
+  - Like community.docker.docker_image it also loads an image from an archive (C(source=load)), pulls it
+    (C(source=pull)) or only checks that it exists (C(source=local)), writes it to an archive
+    (C(archive_path)), tags it into another repository (C(repository)) and pushes it to a registry (C(push)).
+  - Takes community.docker.docker_image's option names and meanings, returns its keys (C(image),
+    C(actions), C(stdout)) and fails with its messages, so a playbook can switch by changing the module
+    name. Where the behaviour deliberately differs, the notes below say so.
   - B(Idempotent without building.) Before building, the module digests everything that feeds the build
     (the context as C(.dockerignore) filters it, the Dockerfile, build args, target, platform, labels,
-    network settings and the IDs of the base images in the engine) and compares the digest with the
-    C(io.jenkins-ha.buildkit.inputs) label of the existing image. When they match, nothing is sent to
-    the engine and the task reports C(changed=false). Any change rebuilds. The label travels with the
-    image, so the decision holds across runs and hosts.
+    network settings, the IDs of the secrets and SSH agents, and the IDs of the base images in the engine)
+    and compares the digest with the C(io.jenkins-ha.buildkit.inputs) label of the existing image. When
+    they match, nothing is sent to the engine and the task reports C(changed=false). Any change rebuilds.
+    The label travels with the image, so the decision holds across runs and hosts.
   - Falls back to the engine's classic builder when the engine has no BuildKit, or when
     C(build_method=legacy) is asked. A Dockerfile that needs BuildKit then fails with a message naming
-    the Dockerfile line.
-  - Transient engine errors (a restarting daemon, a dropped connection) are retried with exponential
-    backoff; a failing build step is never retried. C(build_timeout) cancels a build that runs too long
-    and leaves the image under the name as it was.
+    the Dockerfile line; so do C(build.secrets), C(build.ssh) and C(build.cache_to).
+  - Transient errors (a restarting daemon, a dropped connection, a registry answering 5xx or throttling)
+    are retried with exponential backoff, see C(retries); a failing build step and an authentication
+    error are never retried. C(build_timeout) cancels a build that runs too long and leaves the image
+    under the name as it was.
   - Runs on Linux targets (amd64 and arm64); the binary for the target's architecture is picked
     automatically. Python is not needed on the target.
 notes:
-  - Unlike community.docker.docker_image, check mode is accurate. It reports C(changed) only when a real
-    run would build (or remove) something, and builds nothing.
+  - Unlike community.docker.docker_image, check mode is accurate. It builds, loads, pulls, tags, archives
+    and pushes nothing, and reports C(changed) only when a real run would change something. A build in
+    check mode is decided by the inputs digest, as a real run is, so it predicts C(changed) without
+    building. A push in check mode asks the registry for the tag's manifest digest instead of always
+    reporting C(changed). A pull or load in check mode reports C(changed) whenever a real run would pull
+    or load (the image is missing, or C(force_source)), as community.docker.docker_image does.
+  - Unlike community.docker.docker_image, a push first asks the registry which image the tag points at.
+    When it already points at this image, nothing is pushed, the task reports C(changed=false) and
+    C(image.push_status) is C(Image is up to date). Conversely, pushing an image the registry already holds
+    under another tag reports C(changed) (the tag moved), where community.docker.docker_image reports no
+    change because no layer was uploaded.
+  - Unlike community.docker.docker_image, which builds only when the image name is missing (or with
+    C(force_source)), a build is decided by the inputs digest. An image whose Dockerfile, context, args or
+    base image changed is rebuilt; one whose inputs are unchanged is not, even after the image was
+    retagged or moved between hosts.
+  - B(Secrets.) The values of C(build.secrets) (including the contents of a C(type=file) secret and the
+    value of a C(type=env) one), C(registry_password) and the credentials read from the docker config
+    never reach the results, the build log in C(stdout), warnings, the image's history or its layers;
+    they are handed to BuildKit over the session only. Secret values are not part of the inputs digest
+    either, only the secrets' IDs are. Rotating a secret therefore does not rebuild the image; use
+    C(force_source=true) with C(build.nocache=true) for that (BuildKit's own cache does not look at
+    secret values, so C(force_source) alone reuses the cached step).
+  - C(build.container_limits) applies to the classic builder only. With BuildKit it is ignored, with a
+    warning.
+  - C(registry_username) and C(registry_password) are not options of community.docker.docker_image,
+    which takes its credentials from C(docker login) only (community.docker.docker_login). Without them
+    this module does the same and reads the docker CLI config.
+  - A push refused for missing credentials fails with community.docker.docker_image's
+    C(Try logging into <registry> first.) message, also when the engine reports
+    C(no basic auth credentials).
   - Diff mode shows the image ID before and after.
   - B(build.pull) is not part of the inputs digest. An image whose inputs are unchanged is not rebuilt to
     look for a newer base image in a registry; use C(force_source=true) for that.
@@ -53,17 +87,25 @@ attributes:
 options:
   name:
     description:
-      - Image name, as C(repository) or C(repository:tag). A tag in C(name) wins over C(tag).
-      - An image ID is accepted only with C(state=absent) or C(source=local).
+      - Image name, as C(repository) or C(repository:tag), with a registry host when the image is pushed to
+        or pulled from a registry other than Docker Hub (C(registry.example.com:5000/jenkins/controller)).
+        A tag in C(name) wins over C(tag).
+      - An image ID is accepted with C(state=absent), C(source=local) and C(source=load). It cannot be built
+        or pulled (the task fails with C(Image name must not be an image ID for source=...)), and is pushed
+        only by tagging it into C(repository).
+      - A name with a digest (C(repository@sha256:...)) is accepted except with C(source=build).
     type: str
     required: true
   tag:
-    description: Tag for the image when C(name) has none.
+    description:
+      - Tag for the image when C(name) has none. Also the tag in C(repository) when that has none.
     type: str
     default: latest
   state:
     description:
-      - C(present) builds the image (C(source=build)) or checks that it exists (C(source=local)).
+      - C(present) gets the image from C(source) if it is missing (for C(source=build), also when its inputs
+        changed), or always with C(force_source). Then it writes C(archive_path), tags the image into
+        C(repository) and pushes it, as asked.
       - C(absent) removes the image name; the image itself goes when no other name refers to it.
     type: str
     choices: [present, absent]
@@ -71,19 +113,102 @@ options:
   source:
     description:
       - Where the image comes from. Required with C(state=present).
-      - C(build) builds it from C(build). C(local) only asserts that it exists in the engine.
+      - C(build) builds it from C(build) (see the description for when).
+      - C(load) loads it from the archive C(load_path) when it is missing.
+      - C(pull) pulls it from its registry when it is missing; see C(pull).
+      - C(local) only asserts that it exists in the engine, and fails with
+        C(Cannot find the image <name> locally.) otherwise.
     type: str
-    choices: [build, local]
+    choices: [build, load, pull, local]
+  load_path:
+    description:
+      - An image archive, as C(docker save) or C(archive_path) writes it, to load with C(source=load).
+        Required with C(source=load).
+      - The archive is loaded when the image is missing, or with C(force_source). The task fails with
+        community.docker.docker_image's message (C(The archive did not contain image 'foo:bar'. Instead,
+        found '...'.)) when the archive holds no image under C(name).
+    type: path
+  archive_path:
+    description:
+      - Write the image to this file as C(docker save) does, with C(state=present) (after building,
+        loading or pulling it).
+      - The file is left alone when it already holds this image ID under this name (C(name:tag), or the ID
+        when C(name) is one); otherwise it is replaced. It is written beside the target and renamed into
+        place, so an interrupted save never leaves a truncated archive.
+    type: path
   force_source:
     description:
-      - Build even if the image's inputs are unchanged. The task reports C(changed) only if the image ID
-        differs afterwards (a build served from the cache gives the same ID).
+      - Build, load or pull even when the image exists (for a build, even when its inputs are unchanged).
+        The task reports C(changed) only if the image ID differs afterwards (a build served from the cache,
+        or a pull or load of the same image, gives the same ID).
+      - To re-run every build step, add C(build.nocache=true).
+    type: bool
+    default: false
+  force_tag:
+    description:
+      - With C(repository) (and the names of C(build.outputs)), tag the image even when that name already
+        exists, moving it to this image. A name that already points at the image is left alone and is not
+        a change.
     type: bool
     default: false
   force_absent:
     description: With C(state=absent), remove the image even if containers use it or it has other tags.
     type: bool
     default: false
+  push:
+    description:
+      - Push the image to its registry, given as part of C(name), or of C(repository) when that is set
+        (then the C(repository) name is pushed).
+      - The registry is first asked which image the tag points at; when that is this image nothing is
+        pushed and the task reports C(changed=false). See the notes.
+      - Credentials come from C(registry_username) and C(registry_password), else from the docker CLI config.
+      - A push by image ID fails with C(Cannot push an image by ID); set C(repository).
+    type: bool
+    default: false
+  repository:
+    description:
+      - Tag the image into this repository, as C(repository) or C(repository:tag); without a tag, C(tag) is
+        used. With C(push=true) the repository name is pushed.
+      - The tag is made when the name is missing there, or with C(force_tag); the task reports C(changed)
+        only if the name then points at a different image than before.
+      - Must not be an image ID (the task fails with C(`repository` must not be an image ID)).
+    type: str
+  pull:
+    description: Options for C(source=pull).
+    type: dict
+    suboptions:
+      platform:
+        description:
+          - Platform to pull, such as C(linux/arm64), for a multi-platform image.
+          - An image already present under C(name) is not pulled again (its platform is not compared); use
+            C(force_source=true).
+        type: str
+  registry_username:
+    description:
+      - User name for the registry of a push or a pull. Requires C(registry_password).
+      - Without it, the credentials for the registry come from the docker CLI config of the user the module
+        runs as (C(~/.docker/config.json), or C(DOCKER_CONFIG)), credential helpers included, as after
+        C(docker login).
+      - A build's base images and registry caches are always fetched with the docker CLI config's credentials.
+    type: str
+  registry_password:
+    description:
+      - Password or token for C(registry_username). Never shown in results or logs.
+    type: str
+  retries:
+    description:
+      - How many times a push, a pull or a build is tried again after a transient error (a registry answering
+        5xx or 429, a dropped connection, a restarting engine). Authentication, authorization and manifest
+        errors, and a failing build step, fail at once.
+      - C(0) tries once. C(push_retries), C(pull_retries) and C(build_retries) say how many retries were made.
+    type: int
+    default: 3
+  retry_delay:
+    description:
+      - Seconds to wait before the first retry (with jitter, between half of it and all of it). Each further
+        wait doubles, up to 30 seconds.
+    type: float
+    default: 1.0
   build_method:
     description:
       - C(auto) builds with the engine's BuildKit and falls back to the classic builder (with a warning)
@@ -142,10 +267,43 @@ options:
         type: str
       cache_from:
         description:
-          - Images to use as cache sources. With BuildKit they are registry cache imports (on Docker 20.10
-            an image in the engine built with inline cache also works).
+          - Cache sources. An entry is an image name (as in community.docker.docker_image, a registry cache
+            import of that image) or a dict with C(type) and its attributes.
+          - C(type=registry) or C(type=inline) with C(ref), an image in a registry (or, on Docker 20.10, an
+            image in the engine) built with a cache export. C(type=local) with C(src), a directory
+            written by C(build.cache_to) C(type=local).
+          - Other keys fail the task.
         type: list
-        elements: str
+        elements: raw
+      cache_to:
+        description:
+          - Cache exports, written when the image is built.
+          - The engine's embedded BuildKit on the classic image store (Docker 20.10, and later engines
+            without the containerd image store) exports C(type=inline) only; other types then fail the task
+            with a message saying so.
+        type: list
+        elements: dict
+        suboptions:
+          type:
+            description:
+              - C(inline) embeds the cache metadata in the image, for C(cache_from) of a later build.
+                C(registry) pushes the cache to C(ref). C(local) writes it to the directory C(dest).
+            type: str
+            required: true
+            choices: [inline, registry, local]
+          ref:
+            description: The cache image for C(type=registry), such as C(registry.example.com/jenkins/agent:buildcache).
+            type: str
+          mode:
+            description: C(min) exports the layers of the final image only; C(max) those of every stage too.
+            type: str
+            choices: [min, max]
+          dest:
+            description: Directory for C(type=local).
+            type: path
+          src:
+            description: Accepted for symmetry with C(cache_from); not used by exports.
+            type: path
       rm:
         description: Remove intermediate containers (classic builder; BuildKit never leaves any).
         type: bool
@@ -157,10 +315,14 @@ options:
         description: Accepted for compatibility with community.docker.docker_image; use C(build_timeout).
         type: int
       use_config_proxy:
-        description: Accepted for compatibility with community.docker.docker_image; proxies come from the engine.
+        description:
+          - Pass the proxies of the docker CLI config (C(proxies.default), or the engine host's entry) as build
+            args (C(HTTP_PROXY), C(NO_PROXY) and the others) that C(build.args) does not set, as
+            community.docker.docker_image does.
         type: bool
       container_limits:
-        description: Resource limits for C(RUN) steps (classic builder only).
+        description:
+          - Resource limits for C(RUN) steps. Classic builder only; BuildKit ignores them, with a warning.
         type: dict
         suboptions:
           memory:
@@ -175,6 +337,87 @@ options:
           cpusetcpus:
             description: CPUs to run on, such as C(0-3) or C(0,1).
             type: str
+      secrets:
+        description:
+          - Build secrets, as in community.docker.docker_image_build, for C(RUN --mount=type=secret,id=...)
+            (mounted at C(/run/secrets/<id>) unless the Dockerfile says otherwise). Needs BuildKit.
+          - The values are read on the target by the module, held in memory, handed to BuildKit over the
+            session only and masked in everything the module returns. Only the IDs are part of the inputs
+            digest, so a new value alone does not rebuild (see the notes).
+        type: list
+        elements: dict
+        suboptions:
+          id:
+            description: The ID the Dockerfile refers to. Each ID may be given once.
+            type: str
+            required: true
+          type:
+            description:
+              - Where the value comes from. C(file) reads the file C(src), C(env) the environment variable
+                C(env) of the module (set it with the task's C(environment) keyword), C(value) takes C(value).
+            type: str
+            required: true
+            choices: [file, env, value]
+          src:
+            description: The file holding the secret, for C(type=file).
+            type: path
+          env:
+            description: The environment variable holding the secret, for C(type=env).
+            type: str
+          value:
+            description: The secret itself, for C(type=value). Never shown in results or logs.
+            type: str
+      ssh:
+        description:
+          - SSH agents or keys to forward, for C(RUN --mount=type=ssh) (such as a C(git clone) of a private
+            repository). Needs BuildKit. Only the IDs are part of the inputs digest.
+        type: list
+        elements: dict
+        suboptions:
+          id:
+            description: The ID the Dockerfile refers to (C(RUN --mount=type=ssh,id=...)).
+            type: str
+            default: default
+          paths:
+            description:
+              - Agent sockets or private key files on the target. Defaults to the module's C(SSH_AUTH_SOCK);
+                the task fails when that is not set either.
+            type: list
+            elements: path
+      outputs:
+        description:
+          - More outputs of the build, as in community.docker.docker_image_build. The image always goes to
+            the engine under C(name) as well.
+          - File outputs are written by a second solve that comes entirely from the build cache. A file
+            output is written when the image was built by this run, or when C(dest) does not exist;
+            otherwise it is left alone.
+        type: list
+        elements: dict
+        suboptions:
+          type:
+            description:
+              - C(docker) and C(image) name the image in the engine (C(name)) and push those names (C(push)).
+              - C(local) writes the image's file system to the directory C(dest). C(tar) writes it as a tarball
+                to C(dest) (not a C(docker save) archive; use C(archive_path) for that). C(oci) writes an OCI
+                image layout tarball to C(dest).
+            type: str
+            required: true
+            choices: [docker, image, local, tar, oci]
+          dest:
+            description: Where C(local), C(tar) and C(oci) outputs go. Not allowed with C(docker) and C(image).
+            type: path
+          name:
+            description:
+              - More names for the image in the engine (C(docker) and C(image) only), each as with C(repository)
+                (without a tag, C(tag) is used; C(force_tag) applies).
+            type: list
+            elements: str
+          push:
+            description:
+              - Push every name of this output (or the image's C(name) when there is none) as C(push) does,
+                asking the registry first. C(docker) and C(image) only.
+            type: bool
+            default: false
   docker_host:
     description:
       - The engine's API address, C(unix://) or C(tcp://). Falls back to C(DOCKER_HOST).
@@ -224,6 +467,8 @@ options:
     default: false
 seealso:
   - module: community.docker.docker_image
+  - module: community.docker.docker_image_build
+  - module: community.docker.docker_login
 """
 
 EXAMPLES = r"""
@@ -258,6 +503,131 @@ EXAMPLES = r"""
     build:
       path: /srv/build/controller
 
+- name: Build with secrets from a file, the environment and the vault
+  # The Dockerfile uses them with, for example,
+  #   RUN --mount=type=secret,id=maven_settings,target=/root/.m2/settings.xml mvn -B package
+  #   RUN --mount=type=secret,id=npm_token NPM_TOKEN=$(cat /run/secrets/npm_token) npm ci
+  # They never reach the image, its history, the task result or the log.
+  jenkins_ha.buildkit.buildkit_image:
+    name: jenkins/agent-maven:latest
+    source: build
+    build:
+      path: /srv/build/agent-maven
+      secrets:
+        - id: maven_settings
+          type: file
+          src: /etc/jenkins/maven-settings.xml
+        - id: npm_token
+          type: env
+          env: NPM_TOKEN
+        - id: nexus_password
+          type: value
+          value: "{{ vault_nexus_password }}"
+  environment:
+    NPM_TOKEN: "{{ vault_npm_token }}"
+
+- name: Rebuild after rotating a secret (secret values are not part of the inputs digest)
+  jenkins_ha.buildkit.buildkit_image:
+    name: jenkins/agent-maven:latest
+    source: build
+    force_source: true
+    build:
+      path: /srv/build/agent-maven
+      nocache: true
+      secrets:
+        - id: nexus_password
+          type: value
+          value: "{{ vault_nexus_password }}"
+
+- name: Clone private repositories during the build (RUN --mount=type=ssh git clone ...)
+  jenkins_ha.buildkit.buildkit_image:
+    name: jenkins/controller:plugins
+    source: build
+    build:
+      path: /srv/build/controller
+      ssh:
+        # The agent of the module's SSH_AUTH_SOCK, as RUN --mount=type=ssh uses by default
+        - id: default
+        # A deploy key for RUN --mount=type=ssh,id=deploy
+        - id: deploy
+          paths:
+            - /home/jenkins/.ssh/deploy_ed25519
+
+- name: Build and push to a private registry with credentials
+  jenkins_ha.buildkit.buildkit_image:
+    name: registry.example.com/jenkins/controller
+    tag: "2.479.1"
+    source: build
+    build:
+      path: /srv/build/controller
+    push: true
+    registry_username: ci-pusher
+    registry_password: "{{ vault_registry_password }}"
+    retries: 5
+    retry_delay: 2
+
+- name: Tag a local image into the registry and push it (nothing is pushed if the tag is up to date)
+  jenkins_ha.buildkit.buildkit_image:
+    name: jenkins/controller:2.479.1
+    source: local
+    # Pushed as registry.example.com/jenkins/controller:2.479.1
+    repository: registry.example.com/jenkins/controller
+    push: true
+    registry_username: ci-pusher
+    registry_password: "{{ vault_registry_password }}"
+
+- name: Pull the arm64 variant of an agent image
+  jenkins_ha.buildkit.buildkit_image:
+    name: registry.example.com/jenkins/agent:2.479.1
+    source: pull
+    pull:
+      platform: linux/arm64
+    registry_username: ci-reader
+    registry_password: "{{ vault_registry_password }}"
+
+- name: Archive the controller image for an air-gapped host
+  jenkins_ha.buildkit.buildkit_image:
+    name: jenkins/controller:2.479.1
+    source: local
+    archive_path: /srv/images/controller-2.479.1.tar
+
+- name: Load it there (nothing happens when the image is already present)
+  jenkins_ha.buildkit.buildkit_image:
+    name: jenkins/controller:2.479.1
+    source: load
+    load_path: /srv/images/controller-2.479.1.tar
+
+- name: Build once, name and push the image twice, and export its file system
+  jenkins_ha.buildkit.buildkit_image:
+    name: jenkins/agent-maven:latest
+    source: build
+    build:
+      path: /srv/build/agent-maven
+      outputs:
+        - type: image
+          name:
+            - registry.example.com/jenkins/agent-maven:latest
+            - registry.example.com/jenkins/agent-maven:2024-11
+          push: true
+        - type: local
+          dest: /srv/export/agent-maven-rootfs
+        - type: oci
+          dest: /srv/export/agent-maven.oci.tar
+
+- name: Build with a registry cache and embed inline cache metadata for the next build
+  jenkins_ha.buildkit.buildkit_image:
+    name: registry.example.com/jenkins/agent-maven:latest
+    source: build
+    build:
+      path: /srv/build/agent-maven
+      cache_from:
+        - registry.example.com/jenkins/agent-maven:latest
+        - type: registry
+          ref: registry.example.com/jenkins/agent-maven:main
+      cache_to:
+        - type: inline
+    push: true
+
 - name: Build with the classic builder, as community.docker.docker_image does
   jenkins_ha.buildkit.buildkit_image:
     name: legacy/app
@@ -279,18 +649,29 @@ image:
   description:
     - The image's inspect result from the engine (as C(docker image inspect) shows it), or C({}) when there is none.
     - With C(state=absent) it is the removed image with C(state=Deleted).
+    - After a push it is the pushed name's image, with C(push_status).
   returned: success
   type: dict
   sample: {"Id": "sha256:5f0c...", "RepoTags": ["jenkins/controller:2.479.1"], "Config": {"Labels": {"io.jenkins-ha.buildkit.inputs": "sha256:9d1e..."}}}
+  contains:
+    push_status:
+      description:
+        - The engine's last status line of the push, or C(Image is up to date) when the registry's tag
+          already pointed at the image and nothing was pushed.
+      returned: when a push ran, or found the registry's tag up to date (also in check mode)
+      type: str
+      sample: "latest: digest: sha256:bc33... size: 735"
 actions:
   description: What was done, in community.docker.docker_image's words.
   returned: always
   type: list
   elements: str
-  sample: ["Built image jenkins/controller:2.479.1 from /srv/build/controller"]
+  sample:
+    - Built image registry.example.com/jenkins/controller:2.479.1 from /srv/build/controller
+    - Pushed image registry.example.com/jenkins/controller to registry.example.com/jenkins/controller:2.479.1
 stdout:
-  description: The build log (plain progress), the last 256 KiB of it.
-  returned: when a build ran
+  description: The build log (plain progress), the last 256 KiB of it; or the engine's output of an image load.
+  returned: when a build or a load ran
   type: str
 builder:
   description: Which builder ran the build.
@@ -310,6 +691,16 @@ build_retries:
   description: How many times the build was retried after a transient engine error.
   returned: when a build ran
   type: int
+push_retries:
+  description: How many times the last push was retried after a transient registry error (also when it failed).
+  returned: when a push ran
+  type: int
+  sample: 0
+pull_retries:
+  description: How many times the pull was retried after a transient registry error (also when it failed).
+  returned: when a pull ran
+  type: int
+  sample: 0
 total_steps:
   description: Dockerfile steps in the build, run or from cache.
   returned: when a build ran

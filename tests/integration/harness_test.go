@@ -34,10 +34,12 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "buildkit_image"), "../../module-src/buildkit_image").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build module: %v\n%s", err, out)
-		os.Exit(1)
+	for _, m := range []string{"buildkit_image", "buildkit_scan", "buildkit_cache"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, m), "../../module-src/"+m).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", m, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -148,15 +148,17 @@ func (r *runner) load(ctx context.Context, before map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("Error loading image %s - %w", r.ref, err)
 	}
-	lines, err := stream(resp.Body)
+	lines, loadErr := stream(resp.Body)
 	var out []string
 	for _, l := range lines {
 		out = append(out, strings.TrimSpace(l))
 	}
-	r.res.Data["stdout"] = strings.Join(out, "\n")
-	if err != nil {
-		return fmt.Errorf("Error loading image %s - %w", r.ref, err)
+	if loadErr != nil {
+		// The engine reports a broken archive inside a 200 response; like
+		// docker_image, judge by what was loaded, and keep the engine's words.
+		out = append(out, loadErr.Error())
 	}
+	r.res.Data["stdout"] = strings.Join(out, "\n")
 	var names, ids []string
 	for _, l := range out {
 		if v, ok := strings.CutPrefix(l, "Loaded image ID:"); ok {
@@ -180,6 +182,13 @@ func (r *runner) load(ctx context.Context, before map[string]any) error {
 		instead := append(append([]string{}, names...), ids...)
 		slices.Sort(instead)
 		return fmt.Errorf("The archive did not contain image '%s'. Instead, found %s.", r.ref, "'"+strings.Join(instead, "', '")+"'")
+	}
+	if loadErr != nil {
+		return fmt.Errorf("Error loading image %s - %w", r.ref, loadErr)
+	}
+	if extra := len(names) + len(ids) - 1; extra > 0 && !isImageID(r.ref) && len(names) > 1 {
+		others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == r.ref })
+		r.m.Warn(fmt.Sprintf("The archive contained more images than specified: %s", strings.Join(others, ", ")))
 	}
 	after, err := r.inspect(ctx, r.ref)
 	if err != nil {
