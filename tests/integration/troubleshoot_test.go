@@ -1,0 +1,120 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// troubleshoot runs playbooks/troubleshoot-buildkit.yml with extra vars, as a
+// user would, and returns its output and whether it succeeded.
+func troubleshoot(t *testing.T, vars map[string]any) (string, bool) {
+	t.Helper()
+	if _, err := os.Stat("../../plugins/bin/jenkins_ha_buildkit_cache_linux_amd64"); err != nil {
+		t.Fatal("the module binaries are not built: run make build (make test does)")
+	}
+	b, err := json.Marshal(vars)
+	require.NoError(t, err)
+	cmd := exec.Command("/usr/bin/ansible-playbook", "playbooks/troubleshoot-buildkit.yml", "-e", string(b))
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG=../../ansible.cfg", "PATH=/usr/bin:"+os.Getenv("PATH"), "ANSIBLE_NOCOLOR=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err == nil
+}
+
+func TestTroubleshootDiagnose(t *testing.T) {
+	reports := t.TempDir()
+	out, ok := troubleshoot(t, map[string]any{"troubleshoot_report_dir": reports})
+	require.True(t, ok, out)
+	assert.Contains(t, out, "[OK] engine: Docker")
+	b, err := os.ReadFile(filepath.Join(reports, "diagnose-localhost.json"))
+	require.NoError(t, err)
+	var report map[string]any
+	require.NoError(t, json.Unmarshal(b, &report))
+	assert.Equal(t, "diagnose", report["mode"])
+	assert.NotEmpty(t, report["checks"])
+}
+
+func TestTroubleshootFixMergesDaemonJSON(t *testing.T) {
+	dir := t.TempDir()
+	daemon := filepath.Join(dir, "daemon.json")
+	require.NoError(t, os.WriteFile(daemon, []byte(`{"log-level": "warn", "features": {"containerd-snapshotter": false}, "insecure-registries": ["10.0.0.1:5000"]}`), 0o644))
+	vars := map[string]any{"troubleshoot_mode": "fix", "troubleshoot_report_dir": dir, "troubleshoot_daemon_json": daemon,
+		"troubleshoot_restart_engine": false}
+	out, ok := troubleshoot(t, vars)
+	require.True(t, ok, out)
+	var cfg map[string]any
+	b, err := os.ReadFile(daemon)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &cfg))
+	assert.Equal(t, "warn", cfg["log-level"], "unrelated keys are kept")
+	assert.Equal(t, []any{"10.0.0.1:5000"}, cfg["insecure-registries"])
+	assert.Equal(t, map[string]any{"containerd-snapshotter": false, "buildkit": true}, cfg["features"])
+	assert.Equal(t, map[string]any{"gc": map[string]any{"enabled": true, "defaultKeepStorage": "10GB"}}, cfg["builder"])
+	backups, _ := filepath.Glob(daemon + ".*~")
+	assert.Len(t, backups, 1, "a backup of the old daemon.json is kept")
+
+	// A second fix changes nothing.
+	out, ok = troubleshoot(t, vars)
+	require.True(t, ok, out)
+	assert.Regexp(t, `TASK \[Enable BuildKit and its cache GC, keeping every other key\] \*+\nok:`, out)
+	backups, _ = filepath.Glob(daemon + ".*~")
+	assert.Len(t, backups, 1)
+
+	// An invalid daemon.json is never overwritten.
+	broken := filepath.Join(dir, "broken.json")
+	require.NoError(t, os.WriteFile(broken, []byte(`{"log-level": "warn",`), 0o644))
+	vars["troubleshoot_daemon_json"] = broken
+	out, ok = troubleshoot(t, vars)
+	assert.False(t, ok, "fix must stop on an invalid daemon.json")
+	b, err = os.ReadFile(broken)
+	require.NoError(t, err)
+	assert.Equal(t, `{"log-level": "warn",`, string(b))
+	assert.Contains(t, out, "Parse daemon.json")
+}
+
+func TestTroubleshootOptimizeSchedulesCleanup(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "jenkins-buildkit-cache")
+	cronName := "bk-it-cache-" + strings.TrimPrefix(uniqueName(t), "bk-it-")
+	t.Cleanup(func() { os.Remove("/etc/cron.d/" + cronName) })
+	out, ok := troubleshoot(t, map[string]any{"troubleshoot_mode": "optimize", "troubleshoot_report_dir": dir,
+		"troubleshoot_cleanup_binary": bin, "troubleshoot_cleanup_cron_file": cronName})
+	require.True(t, ok, out)
+	assert.Contains(t, out, "reclaimed")
+	cron, err := os.ReadFile("/etc/cron.d/" + cronName)
+	require.NoError(t, err, "no systemd here: the cleanup goes to cron")
+	assert.Contains(t, string(cron), bin+" prune --keep-storage 10GB --older-than 72h")
+	// The installed command works.
+	res, err := exec.Command(bin, "prune", "--keep-storage", "10GB", "--older-than", "72h", "--dry-run").CombinedOutput()
+	require.NoError(t, err, string(res))
+	assert.Contains(t, string(res), "would reclaim")
+}
+
+func TestTroubleshootResetKeepsData(t *testing.T) {
+	fillCache(t, 1, 1<<20)
+	vol := "bk-it-jenkins-home-" + strings.TrimPrefix(uniqueName(t), "bk-it-")
+	out, err := exec.Command("docker", "volume", "create", vol).CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Cleanup(func() { _ = exec.Command("docker", "volume", "rm", "-f", vol).Run() })
+	ctr := vol + "-ctr"
+	out, err = exec.Command("docker", "run", "-d", "--name", ctr, "-v", vol+":/var/jenkins_home", "local/busybox:latest", "sleep", "300").CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", ctr).Run() })
+
+	text, ok := troubleshoot(t, map[string]any{"troubleshoot_mode": "reset", "troubleshoot_report_dir": t.TempDir()})
+	require.True(t, ok, text)
+	assert.Contains(t, text, "the builder built sha256:")
+	assert.NoError(t, exec.Command("docker", "volume", "inspect", vol).Run(), "Jenkins' volume survives a reset")
+	state, err := exec.Command("docker", "inspect", "-f", "{{.State.Running}}", ctr).Output()
+	require.NoError(t, err)
+	assert.Equal(t, "true\n", string(state), "the running container survives a reset")
+	_, exists := imageExists(t, "jenkins-ha/buildkit-smoke-test:latest")
+	assert.False(t, exists, "the smoke test image is removed")
+}
