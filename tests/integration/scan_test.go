@@ -16,7 +16,7 @@ import (
 
 // trivyBinary is the pinned Trivy the tests run (TRIVY=path, as tests/run sets
 // it from .ci/tools/build.sh trivy).
-func trivyBinary(t *testing.T) string {
+func trivyBinary(t testing.TB) string {
 	t.Helper()
 	p := os.Getenv("TRIVY")
 	if p == "" {
@@ -37,7 +37,7 @@ type advisory struct {
 
 // trivyDB writes a vulnerability DB in Trivy's layout (bbolt file plus
 // metadata.json) under cacheDir/db, updated `age` ago.
-func trivyDB(t *testing.T, cacheDir string, age time.Duration, advisories []advisory) {
+func trivyDB(t testing.TB, cacheDir string, age time.Duration, advisories []advisory) {
 	t.Helper()
 	dbDir := filepath.Join(cacheDir, "db")
 	require.NoError(t, os.MkdirAll(dbDir, 0o755))
@@ -88,7 +88,7 @@ func trivyDB(t *testing.T, cacheDir string, age time.Duration, advisories []advi
 
 // alpineImage builds a FROM scratch image that Trivy sees as Alpine 3.22 with
 // the given apk packages (name -> version).
-func alpineImage(t *testing.T, pkgs map[string]string) string {
+func alpineImage(t testing.TB, pkgs map[string]string) string {
 	t.Helper()
 	var installed strings.Builder
 	for name, version := range pkgs {
@@ -242,4 +242,25 @@ func slowScanner(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "trivy")
 	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\nexec sleep 30\n"), 0o755))
 	return p
+}
+
+// BenchmarkScanOneImage times buildkit_scan of one small image, offline, with
+// the generated DB (the whole module process, Trivy included).
+//
+//	TRIVY=$(.ci/tools/build.sh trivy) go test ./tests/integration -run '^$' -bench ScanOneImage -benchtime 5x
+func BenchmarkScanOneImage(b *testing.B) {
+	cache := b.TempDir()
+	trivyDB(b, cache, time.Hour, testAdvisories)
+	img := alpineImage(b, map[string]string{"busybox": "1.36.1-r9"})
+	args := map[string]any{"image": img, "scanner_path": trivyBinary(b), "offline": true, "cache_dir": cache,
+		"report_path": filepath.Join(b.TempDir(), "report.json")}
+	var total float64
+	for i := 0; i < b.N; i++ {
+		res := run(b, "buildkit_scan", args)
+		if res.failed() {
+			b.Fatal(res.msg())
+		}
+		total += res["scan_duration"].(float64)
+	}
+	b.ReportMetric(total/float64(b.N), "trivy-s/op")
 }
