@@ -10,9 +10,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/docker/docker/api/types"
-	"github.com/docker/docker/api/types/build"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/go-units"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
@@ -22,16 +19,30 @@ import (
 // Options are the module's arguments after validation.
 type Options struct {
 	engine.Options
-	State       string         `json:"state"`
-	KeepStorage string         `json:"keep_storage"`
-	OlderThan   string         `json:"older_than"`
-	Filters     map[string]any `json:"filters"`
-	All         bool           `json:"all"`
-	CacheLimit  string         `json:"cache_limit"`
-	Registries  []string       `json:"registries"`
-	ScannerPath string         `json:"scanner_path"`
-	TrivyCache  string         `json:"trivy_cache_dir"`
-	MinFreeDisk string         `json:"min_free_disk"`
+	State       string          `json:"state"`
+	KeepStorage string          `json:"keep_storage"`
+	OlderThan   string          `json:"older_than"`
+	Filters     map[string]any  `json:"filters"`
+	All         bool            `json:"all"`
+	CacheLimit  string          `json:"cache_limit"`
+	Registries  []string        `json:"registries"`
+	ScannerPath string          `json:"scanner_path"`
+	TrivyCache  string          `json:"trivy_cache_dir"`
+	MinFreeDisk string          `json:"min_free_disk"`
+	Builder     *BuilderOptions `json:"builder"`
+}
+
+// BuilderOptions say which builder's cache: the engine's (driver docker) or a
+// standalone BuildKit daemon (driver remote).
+type BuilderOptions struct {
+	Name       string `json:"name"`
+	Driver     string `json:"driver"`
+	Endpoint   string `json:"endpoint"`
+	CA         string `json:"ca"`
+	Cert       string `json:"cert"`
+	Key        string `json:"key"`
+	ServerName string `json:"server_name"`
+	Insecure   bool   `json:"insecure"`
 }
 
 // Spec is the module's argument spec.
@@ -47,6 +58,17 @@ func Spec() module.Spec {
 		"scanner_path":    {Type: module.TypeStr, Default: "trivy"},
 		"trivy_cache_dir": {Type: module.TypePath},
 		"min_free_disk":   {Type: module.TypeStr, Default: "5GB"},
+		"builder": {Type: module.TypeDict, Options: map[string]*module.Option{
+			"name":        {Type: module.TypeStr},
+			"driver":      {Type: module.TypeStr, Default: "docker", Choices: []any{"docker", "remote"}},
+			"endpoint":    {Type: module.TypeStr},
+			"ca":          {Type: module.TypePath},
+			"cert":        {Type: module.TypePath},
+			"key":         {Type: module.TypePath},
+			"server_name": {Type: module.TypeStr},
+			"insecure":    {Type: module.TypeBool, Default: false},
+		}, RequiredIf: []module.RequiredIf{{Key: "driver", Value: "remote", Requirements: []string{"endpoint"}}},
+			RequiredTogether: [][]string{{"cert", "key"}}},
 	}
 	maps.Copy(opts, engine.ArgSpec())
 	return module.Spec{Options: opts}
@@ -65,22 +87,22 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if o.State == "diagnose" {
 		return diagnose(ctx, m, o, p)
 	}
-	e, err := engine.Connect(ctx, o.Options)
+	b, err := openBackend(ctx, o)
 	if err != nil {
 		return module.Result{}, err
 	}
-	defer e.Close()
+	defer b.close()
 	switch o.State {
 	case "pruned":
-		return prune(ctx, m, e, p, o.All)
+		return prune(ctx, m, b, p, o.All)
 	case "reset":
-		return prune(ctx, m, e, policy{filters: p.filters}, true)
+		return prune(ctx, m, b, policy{filters: p.filters}, true)
 	}
-	records, err := usage(ctx, e)
+	records, err := b.usage(ctx)
 	if err != nil {
 		return module.Result{}, err
 	}
-	return module.Result{Data: map[string]any{"cache": summarize(records, time.Now())}}, nil
+	return module.Result{Data: map[string]any{"cache": summarize(b.name(), records, time.Now())}}, nil
 }
 
 // policy is keep_storage / older_than / filters, parsed.
@@ -125,18 +147,8 @@ func parsePolicy(o Options) (policy, error) {
 	return p, nil
 }
 
-func usage(ctx context.Context, e *engine.Engine) ([]*build.CacheRecord, error) {
-	cctx, cancel := e.Call(ctx)
-	defer cancel()
-	du, err := e.API.DiskUsage(cctx, types.DiskUsageOptions{Types: []types.DiskUsageObject{types.BuildCacheObject}})
-	if err != nil {
-		return nil, fmt.Errorf("build cache disk usage: %w", err)
-	}
-	return du.BuildCache, nil
-}
-
 // summarize is state=info's report.
-func summarize(records []*build.CacheRecord, now time.Time) map[string]any {
+func summarize(builder string, records []record, now time.Time) map[string]any {
 	var total, reclaimable int64
 	byType := map[string]int{}
 	var oldest, newest *time.Time
@@ -146,7 +158,7 @@ func summarize(records []*build.CacheRecord, now time.Time) map[string]any {
 			reclaimable += r.Size
 		}
 		byType[r.Type]++
-		t := lastUsed(r)
+		t := r.LastUsed
 		if oldest == nil || t.Before(*oldest) {
 			oldest = &t
 		}
@@ -160,7 +172,7 @@ func summarize(records []*build.CacheRecord, now time.Time) map[string]any {
 		"reclaimable_bytes": reclaimable,
 		"records":           len(records),
 		"by_type":           byType,
-		"builder":           "engine",
+		"builder":           builder,
 	}
 	if oldest != nil {
 		out["oldest_used"] = oldest.UTC().Format(time.RFC3339)
@@ -170,19 +182,12 @@ func summarize(records []*build.CacheRecord, now time.Time) map[string]any {
 	return out
 }
 
-func lastUsed(r *build.CacheRecord) time.Time {
-	if r.LastUsedAt != nil {
-		return *r.LastUsedAt
-	}
-	return r.CreatedAt
-}
-
 // estimate is what a prune with p would delete, from the records alone (check
 // mode): unused records older than older_than, then the least recently used
-// until the cache fits keep_storage. The engine's own prune decides for real.
-func estimate(records []*build.CacheRecord, p policy, all bool, now time.Time) (n int, bytes int64) {
+// until the cache fits keep_storage. The builder's own prune decides for real.
+func estimate(records []record, p policy, all bool, now time.Time) (n int, bytes int64) {
 	var total int64
-	var candidates []*build.CacheRecord
+	var candidates []record
 	for _, r := range records {
 		total += r.Size
 		if r.InUse || (!all && r.Shared) || !matches(r, p.filters) {
@@ -190,17 +195,12 @@ func estimate(records []*build.CacheRecord, p policy, all bool, now time.Time) (
 		}
 		candidates = append(candidates, r)
 	}
-	sort.Slice(candidates, func(i, j int) bool { return lastUsed(candidates[i]).Before(lastUsed(candidates[j])) })
+	sort.Slice(candidates, func(i, j int) bool { return candidates[i].LastUsed.Before(candidates[j].LastUsed) })
 	for _, r := range candidates {
-		old := p.olderThan == 0 || now.Sub(lastUsed(r)) > p.olderThan
+		old := p.olderThan > 0 && now.Sub(r.LastUsed) > p.olderThan
 		over := p.keepBytes > 0 && total > p.keepBytes
-		if p.olderThan > 0 && p.keepBytes > 0 {
-			if !old && !over {
-				continue
-			}
-		} else if p.keepBytes > 0 && !over {
-			continue
-		} else if !old {
+		noLimits := p.olderThan == 0 && p.keepBytes == 0
+		if !(old || over || noLimits) {
 			continue
 		}
 		n++
@@ -210,7 +210,7 @@ func estimate(records []*build.CacheRecord, p policy, all bool, now time.Time) (
 	return n, bytes
 }
 
-func matches(r *build.CacheRecord, f map[string]string) bool {
+func matches(r record, f map[string]string) bool {
 	if t, ok := f["type"]; ok && t != r.Type {
 		return false
 	}
@@ -228,38 +228,31 @@ func matches(r *build.CacheRecord, f map[string]string) bool {
 
 // prune deletes build cache records by policy; reset is prune with all=true
 // and no keep. changed only when something was deleted.
-func prune(ctx context.Context, m *module.Module, e *engine.Engine, p policy, all bool) (module.Result, error) {
-	before, err := usage(ctx, e)
+func prune(ctx context.Context, m *module.Module, b backend, p policy, all bool) (module.Result, error) {
+	before, err := b.usage(ctx)
 	if err != nil {
 		return module.Result{}, err
 	}
 	now := time.Now()
-	data := map[string]any{"before": summarize(before, now)}
+	data := map[string]any{"before": summarize(b.name(), before, now)}
 	if m.CheckMode {
-		n, b := estimate(before, p, all, now)
+		n, bytes := estimate(before, p, all, now)
 		data["would_delete_records"] = n
-		data["reclaimed_bytes"] = b
-		data["reclaimed"] = units.BytesSize(float64(b))
+		data["reclaimed_bytes"] = bytes
+		data["reclaimed"] = units.BytesSize(float64(bytes))
 		return module.Result{Changed: n > 0, Data: data}, nil
 	}
-	args := filters.NewArgs()
-	for k, v := range p.filters {
-		args.Add(k, v)
-	}
-	if p.olderThan > 0 {
-		args.Add("until", p.olderThan.String())
-	}
-	rep, err := e.API.BuildCachePrune(ctx, build.CachePruneOptions{All: all, KeepStorage: p.keepBytes, Filters: args})
+	deleted, reclaimed, err := b.prune(ctx, p, all)
 	if err != nil {
-		return module.Result{Data: data}, fmt.Errorf("prune build cache: %w", err)
+		return module.Result{Data: data}, fmt.Errorf("prune the build cache of %s: %w", b.name(), err)
 	}
-	after, err := usage(ctx, e)
+	after, err := b.usage(ctx)
 	if err != nil {
 		return module.Result{Data: data}, err
 	}
-	data["after"] = summarize(after, now)
-	data["deleted_records"] = len(rep.CachesDeleted)
-	data["reclaimed_bytes"] = int64(rep.SpaceReclaimed)
-	data["reclaimed"] = units.BytesSize(float64(rep.SpaceReclaimed))
-	return module.Result{Changed: len(rep.CachesDeleted) > 0 || rep.SpaceReclaimed > 0, Data: data}, nil
+	data["after"] = summarize(b.name(), after, now)
+	data["deleted_records"] = deleted
+	data["reclaimed_bytes"] = reclaimed
+	data["reclaimed"] = units.BytesSize(float64(reclaimed))
+	return module.Result{Changed: deleted > 0 || reclaimed > 0, Data: data}, nil
 }

@@ -126,7 +126,7 @@ func diskCheck(root string, minFree int64) Check {
 }
 
 func cacheCheck(ctx context.Context, e *engine.Engine, limit int64) Check {
-	records, err := usage(ctx, e)
+	records, err := (&engineBackend{e: e}).usage(ctx)
 	if err != nil {
 		return Check{Name: "build_cache", Status: "warn", Detail: err.Error()}
 	}

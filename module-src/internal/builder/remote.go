@@ -1,0 +1,79 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	bkclient "github.com/moby/buildkit/client"
+)
+
+// Remote is a standalone BuildKit daemon at an address: unix:// or tcp://
+// with mutual TLS (plain TCP only when the user says Insecure).
+type Remote struct {
+	Endpoint   string
+	CA         string
+	Cert       string
+	Key        string
+	ServerName string
+	Insecure   bool // allow tcp:// without TLS
+}
+
+// Check refuses addresses and TLS settings that cannot work or are unsafe.
+func (r Remote) Check() error {
+	switch {
+	case strings.HasPrefix(r.Endpoint, "unix://"):
+		if _, err := os.Stat(strings.TrimPrefix(r.Endpoint, "unix://")); err != nil {
+			return fmt.Errorf("builder.endpoint: %v", err)
+		}
+	case strings.HasPrefix(r.Endpoint, "tcp://"):
+		if r.CA == "" && !r.Insecure {
+			return fmt.Errorf("builder.endpoint %s is plain TCP: give builder.ca (and cert, key) for mutual TLS, or set builder.insecure: true", r.Endpoint)
+		}
+	default:
+		return fmt.Errorf("builder.endpoint: %q must start with unix:// or tcp://", r.Endpoint)
+	}
+	if (r.Cert == "") != (r.Key == "") {
+		return fmt.Errorf("builder.cert and builder.key go together")
+	}
+	for name, p := range map[string]string{"builder.ca": r.CA, "builder.cert": r.Cert, "builder.key": r.Key} {
+		if p != "" {
+			if _, err := os.Stat(p); err != nil {
+				return fmt.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Connect dials the daemon and waits until it answers.
+func (r Remote) Connect(ctx context.Context) (*bkclient.Client, error) {
+	if err := r.Check(); err != nil {
+		return nil, err
+	}
+	var opts []bkclient.ClientOpt
+	if r.CA != "" {
+		server := r.ServerName
+		if server == "" {
+			host := strings.TrimPrefix(r.Endpoint, "tcp://")
+			if i := strings.LastIndex(host, ":"); i > 0 {
+				host = host[:i]
+			}
+			server = host
+		}
+		opts = append(opts, bkclient.WithServerConfig(server, r.CA))
+		if r.Cert != "" {
+			opts = append(opts, bkclient.WithCredentials(r.Cert, r.Key))
+		}
+	}
+	c, err := bkclient.New(ctx, r.Endpoint, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to BuildKit at %s: %w", r.Endpoint, err)
+	}
+	if _, err := c.ListWorkers(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("BuildKit at %s does not answer: %w", r.Endpoint, err)
+	}
+	return c, nil
+}
