@@ -9,6 +9,8 @@ tool=$1
 # Each tool has its own module (here/<dir>/go.mod) so their dependencies never meet.
 case "$tool" in
   buildx) dir=buildx; pkg=github.com/docker/buildx/cmd/buildx; mod=github.com/docker/buildx; out=docker-buildx; env=(CGO_ENABLED=0) ;;
+  buildkitd) dir=buildkit; pkg=github.com/moby/buildkit/cmd/buildkitd; mod=github.com/moby/buildkit; out=buildkitd; env=(CGO_ENABLED=0) ;;
+  buildctl)  dir=buildkit; pkg=github.com/moby/buildkit/cmd/buildctl; mod=github.com/moby/buildkit; out=buildctl; env=(CGO_ENABLED=0) ;;
   trivy)  dir=trivy;  pkg=github.com/aquasecurity/trivy/cmd/trivy; mod=github.com/aquasecurity/trivy; out=trivy; env=(CGO_ENABLED=0 GOEXPERIMENT=jsonv2) ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
