@@ -75,6 +75,40 @@ options:
   trivy_cache_dir:
     description: With C(state=diagnose), Trivy's cache directory holding the DB (default C(~/.cache/trivy)).
     type: path
+  builder:
+    description:
+      - Whose build cache. By default the engine's embedded BuildKit (C(driver=docker)). With C(driver=remote),
+        a standalone BuildKit daemon at C(endpoint), through BuildKit's own API.
+      - C(state=reset) of a remote daemon clears its cache; the daemon itself is not restarted.
+    type: dict
+    suboptions:
+      name:
+        description: A name for the builder in results.
+        type: str
+      driver:
+        description: C(docker) for the engine's BuildKit, C(remote) for a BuildKit daemon.
+        type: str
+        choices: [docker, remote]
+        default: docker
+      endpoint:
+        description: The daemon's address, C(unix:///run/buildkit/buildkitd.sock) or C(tcp://host:1234). Required with C(driver=remote).
+        type: str
+      ca:
+        description: CA certificate of the daemon (mutual TLS over tcp://).
+        type: path
+      cert:
+        description: Client certificate for mutual TLS.
+        type: path
+      key:
+        description: Client key for mutual TLS.
+        type: path
+      server_name:
+        description: Name expected in the daemon's certificate (default the endpoint's host).
+        type: str
+      insecure:
+        description: Allow C(tcp://) without TLS. Refused otherwise.
+        type: bool
+        default: false
   docker_host:
     description: The engine's API address. Falls back to C(DOCKER_HOST).
     type: str
@@ -143,6 +177,17 @@ EXAMPLES = r"""
     state: diagnose
     registries: [registry.example.com]
   register: diag
+
+- name: Prune a standalone BuildKit daemon's cache over mutual TLS
+  jenkins_ha.buildkit.buildkit_cache:
+    state: pruned
+    keep_storage: 20GB
+    builder:
+      driver: remote
+      endpoint: tcp://buildkit.internal:1234
+      ca: /etc/buildkit/certs/ca.pem
+      cert: /etc/buildkit/certs/client.pem
+      key: /etc/buildkit/certs/client-key.pem
 
 - name: Clear the build cache (images, containers and volumes are kept)
   jenkins_ha.buildkit.buildkit_cache:
