@@ -1,0 +1,186 @@
+# -*- coding: utf-8 -*-
+# Copyright: Jenkins HA platform team
+# Apache License 2.0 (see galaxy.yml)
+#
+# Documentation only. The module is a Go binary (module-src/buildkit_validate),
+# built by `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module
+# action plugin for the target's architecture.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: buildkit_validate
+short_description: Functional check of a candidate image in a throwaway container
+version_added: 0.1.0
+author:
+  - Jenkins HA platform team (@jenkins-ha)
+description:
+  - Starts a container from C(image) and probes it within C(budget) seconds, polling with backoff (no fixed
+    sleeps). With C(http), it publishes the port on 127.0.0.1 and waits for C(GET path) to answer
+    C(expect_status), with the C(expect_header) header when given (a Jenkins controller answers C(/login)
+    with C(X-Jenkins)). With C(command), it runs the command and checks its exit code, and its output
+    against C(expect_output).
+  - The container is always removed afterwards, pass or fail; the task fails when the image does not pass,
+    with the container's last log lines in C(logs).
+  - Leaves nothing behind, so C(changed) is always false. In check mode no container is started.
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is started in check mode; C(passed) is null.
+  diff_mode:
+    support: none
+options:
+  image:
+    description: The image to check.
+    type: str
+    required: true
+  http:
+    description: Probe an HTTP endpoint of the running container.
+    type: dict
+    suboptions:
+      port:
+        description: Container port to probe.
+        type: int
+        default: 8080
+      path:
+        description: Path to GET.
+        type: str
+        default: /login
+      expect_status:
+        description: Status that means ready.
+        type: int
+        default: 200
+      expect_header:
+        description: A header the answer must carry.
+        type: str
+  command:
+    description: Run this command in the container instead, and expect exit code 0.
+    type: list
+    elements: str
+  expect_output:
+    description: A regular expression the command's output (stdout and stderr) must match.
+    type: str
+  entrypoint:
+    description: Override the image's entrypoint; an empty list clears it (to run C(command) directly).
+    type: list
+    elements: str
+  env:
+    description: Environment variables for the container.
+    type: dict
+  user:
+    description: User to run as.
+    type: str
+  budget:
+    description: Seconds the image has to pass.
+    type: int
+    default: 300
+  memory:
+    description: Memory limit of the container (C(4g)).
+    type: str
+  cpus:
+    description: CPU limit of the container.
+    type: float
+  docker_host:
+    description: The engine's API address. Falls back to C(DOCKER_HOST).
+    type: str
+    default: unix:///var/run/docker.sock
+    aliases: [docker_url]
+  tls_hostname:
+    description: Expected host name of the engine's TLS certificate.
+    type: str
+  api_version:
+    description: Engine API version, or C(auto).
+    type: str
+    default: auto
+    aliases: [docker_api_version]
+  timeout:
+    description: Seconds an engine API call may take.
+    type: int
+    default: 60
+  ca_path:
+    description: CA certificate to verify the engine with.
+    type: path
+    aliases: [ca_cert, tls_ca_cert, cacert_path]
+  client_cert:
+    description: Client certificate for the engine's TLS.
+    type: path
+    aliases: [tls_client_cert, cert_path]
+  client_key:
+    description: Client key for the engine's TLS.
+    type: path
+    aliases: [tls_client_key, key_path]
+  tls:
+    description: Use TLS without verifying the engine's certificate.
+    type: bool
+    default: false
+  use_ssh_client:
+    description: Not supported.
+    type: bool
+    default: false
+  validate_certs:
+    description: Use TLS and verify the engine's certificate.
+    type: bool
+    default: false
+    aliases: [tls_verify]
+  debug:
+    description: Accepted for compatibility with community.docker.
+    type: bool
+    default: false
+seealso:
+  - module: jenkins_ha.buildkit.buildkit_image
+"""
+
+EXAMPLES = r"""
+- name: The controller answers /login with an X-Jenkins header within 5 minutes
+  jenkins_ha.buildkit.buildkit_validate:
+    image: jenkins/jenkins-master:candidate
+    http:
+      port: 8080
+      path: /login
+      expect_header: X-Jenkins
+    budget: 300
+    memory: 2g
+
+- name: The maven agent runs Maven
+  jenkins_ha.buildkit.buildkit_validate:
+    image: jenkins/jenkins-agent-maven:candidate
+    entrypoint: []
+    command: [mvn, -v]
+    expect_output: Apache Maven
+"""
+
+RETURN = r"""
+passed:
+  description: Whether the image passed (null in check mode).
+  returned: always
+  type: bool
+duration:
+  description: Seconds from container start to the verdict.
+  returned: when a container ran
+  type: float
+attempts:
+  description: HTTP probes made.
+  returned: with http
+  type: int
+status:
+  description: The last HTTP status seen.
+  returned: with http, when the endpoint answered
+  type: int
+header:
+  description: The value of C(expect_header) in the last answer.
+  returned: with http and expect_header
+  type: str
+rc:
+  description: The command's exit code.
+  returned: with command
+  type: int
+output:
+  description: The command's output (last 50 lines).
+  returned: with command
+  type: str
+logs:
+  description: The container's last 50 log lines.
+  returned: on failure
+  type: str
+"""
