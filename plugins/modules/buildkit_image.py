@@ -384,6 +384,12 @@ options:
                 the task fails when that is not set either.
             type: list
             elements: path
+      created_label:
+        description:
+          - Label the image C(org.opencontainers.image.created) with the time of the build. The label is set only when
+            a build runs and is not part of the inputs digest, so unchanged inputs still mean no build.
+        type: bool
+        default: false
       outputs:
         description:
           - More outputs of the build, as in community.docker.docker_image_build. The image always goes to

@@ -265,3 +265,17 @@ func TestBadInputsNameTheOption(t *testing.T) {
 		assert.Contains(t, res.msg(), c.want, "%v", c.args)
 	}
 }
+
+func TestCreatedLabelDoesNotBreakIdempotence(t *testing.T) {
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN echo created > /c\n"})
+	args := buildArgs(name, dir, map[string]any{"created_label": true})
+	first := run(t, "buildkit_image", args)
+	require.False(t, first.failed(), first.msg())
+	created := first.label("org.opencontainers.image.created")
+	assert.Regexp(t, `^\d{4}-\d\d-\d\dT`, created)
+	second := run(t, "buildkit_image", args)
+	require.False(t, second.failed(), second.msg())
+	assert.False(t, second.changed())
+	assert.Equal(t, created, second.label("org.opencontainers.image.created"))
+}

@@ -49,6 +49,11 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 		return err
 	}
 	req.Labels[InputsLabel] = inputs
+	if b.CreatedLabel {
+		// Set when a build runs, and outside the inputs digest: it records
+		// when the image was made without making every run a rebuild.
+		req.Labels[createdLabel] = time.Now().UTC().Format(time.RFC3339)
+	}
 	data := r.res.Data
 	data["inputs_digest"] = inputs
 	data["context"] = map[string]any{"files": sum.Files, "bytes": sum.Bytes, "hashed": sum.Hashed, "ignore_file": bctx.IgnoreFile}
@@ -146,6 +151,9 @@ func (r *runner) withConfigProxy(args map[string]string) map[string]string {
 	}
 	return out
 }
+
+// createdLabel is the OCI creation-time label that build.created_label sets.
+const createdLabel = "org.opencontainers.image.created"
 
 func transientBuildError(err error) bool {
 	var step *builder.StepError

@@ -61,6 +61,7 @@ type BuildOptions struct {
 	Secrets         []Secret         `json:"secrets"`
 	SSH             []SSHAgent       `json:"ssh"`
 	Outputs         []Output         `json:"outputs"`
+	CreatedLabel    bool             `json:"created_label"`
 }
 
 // ContainerLimits are build.container_limits (classic builder only).
@@ -174,6 +175,7 @@ func Spec() module.Spec {
 				"id":    {Type: module.TypeStr, Default: "default"},
 				"paths": {Type: module.TypeList, Elements: module.TypePath},
 			}},
+			"created_label": {Type: module.TypeBool, Default: false},
 			"outputs": {Type: module.TypeList, Elements: module.TypeDict, Options: map[string]*module.Option{
 				"type": {Type: module.TypeStr, Required: true, Choices: []any{"docker", "image", "local", "tar", "oci"}},
 				"dest": {Type: module.TypePath},
