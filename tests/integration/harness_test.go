@@ -168,3 +168,5 @@ func toJSON(t testing.TB, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func imageListAll() image.ListOptions { return image.ListOptions{All: true} }

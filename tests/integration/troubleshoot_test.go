@@ -16,12 +16,19 @@ import (
 // user would, and returns its output and whether it succeeded.
 func troubleshoot(t *testing.T, vars map[string]any) (string, bool) {
 	t.Helper()
-	if _, err := os.Stat("../../plugins/bin/jenkins_ha_buildkit_cache_linux_amd64"); err != nil {
+	return playbook(t, "playbooks/troubleshoot-buildkit.yml", vars)
+}
+
+// playbook runs ansible-playbook from the checkout with extra vars (and more
+// arguments), as a user would.
+func playbook(t *testing.T, path string, vars map[string]any, args ...string) (string, bool) {
+	t.Helper()
+	if _, err := os.Stat("../../plugins/bin/jenkins_ha_buildkit_validate_linux_amd64"); err != nil {
 		t.Fatal("the module binaries are not built: run make build (make test does)")
 	}
 	b, err := json.Marshal(vars)
 	require.NoError(t, err)
-	cmd := exec.Command("/usr/bin/ansible-playbook", "playbooks/troubleshoot-buildkit.yml", "-e", string(b))
+	cmd := exec.Command("/usr/bin/ansible-playbook", append([]string{path, "-e", string(b)}, args...)...)
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG=../../ansible.cfg", "PATH=/usr/bin:"+os.Getenv("PATH"), "ANSIBLE_NOCOLOR=1")
 	out, err := cmd.CombinedOutput()

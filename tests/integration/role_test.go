@@ -1,0 +1,203 @@
+package integration
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// standins builds the stand-in base images (tests/fixtures/standins) and
+// returns their names: controller, agent, a controller that never becomes
+// ready, and an agent with a vulnerable busybox.
+func standins(t *testing.T) map[string]string {
+	t.Helper()
+	prefix := uniqueName(t)
+	out := map[string]string{}
+	for key, b := range map[string]map[string]any{
+		"controller":  {"target": "controller"},
+		"agent":       {"target": "agent"},
+		"never_ready": {"target": "controller", "args": map[string]any{"NEVER_READY": "1"}},
+		"vulnerable":  {"target": "agent", "args": map[string]any{"APK_BUSYBOX": "1.36.1-r2"}},
+	} {
+		name := prefix + "-standin-" + strings.ReplaceAll(key, "_", "-")
+		b["path"] = "../fixtures/standins"
+		res := run(t, "buildkit_image", map[string]any{"name": name, "source": "build", "build": b})
+		require.False(t, res.failed(), res.msg())
+		t.Cleanup(func() { removeImage(name + ":latest") })
+		out[key] = name + ":latest"
+	}
+	return out
+}
+
+type buildReport struct {
+	BuildResults struct {
+		Master map[string]any            `json:"jenkins_master"`
+		Agents map[string]map[string]any `json:"jenkins_agents"`
+	} `json:"build_results"`
+	Summary struct {
+		Built, Unchanged, Promoted, Failed []string
+	} `json:"summary"`
+}
+
+func readReport(t *testing.T, dir string) buildReport {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "localhost", "build-report-latest.json"))
+	require.NoError(t, err)
+	var r buildReport
+	require.NoError(t, json.Unmarshal(b, &r))
+	_, err = os.Stat(filepath.Join(dir, "localhost", "build-report-latest.yml"))
+	require.NoError(t, err, "the YAML report is written too")
+	return r
+}
+
+func roleVars(t *testing.T, s map[string]string, namespace, reports, trivyCache string) map[string]any {
+	return map[string]any{
+		"jenkins_images_namespace": namespace,
+		"jenkins_images_base_images": map[string]any{"master": s["controller"], "dind": s["agent"], "maven": s["agent"],
+			"python": s["agent"], "nodejs": s["agent"]},
+		"jenkins_images_packages":          map[string]any{}, // the stand-ins have no apt
+		"jenkins_images_plugins":           []any{"configuration-as-code:1887.v9e47623cb_043", "git:5.6.0"},
+		"jenkins_images_build_dir":         filepath.Join(t.TempDir(), "build"),
+		"jenkins_images_reports_dir":       reports,
+		"jenkins_images_validation_budget": 60,
+		"jenkins_build_security_scanner":   trivyBinary(t),
+		"jenkins_build_security_offline":   true,
+		"jenkins_build_security_cache_dir": trivyCache,
+		"jenkins_build_memory_limit":       "256m",
+		"jenkins_build_cpu_limit":          "1",
+	}
+}
+
+func cleanupNamespace(t *testing.T, namespace string) {
+	t.Cleanup(func() {
+		for _, repo := range []string{"jenkins-master", "jenkins-agent-dind", "jenkins-agent-maven", "jenkins-agent-python", "jenkins-agent-nodejs"} {
+			for _, tag := range []string{"candidate", "latest", "previous"} {
+				removeImage(namespace + "/" + repo + ":" + tag)
+			}
+		}
+	})
+}
+
+func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
+	s := standins(t)
+	cache := t.TempDir()
+	trivyDB(t, cache, time.Hour, testAdvisories)
+	namespace := uniqueName(t)
+	cleanupNamespace(t, namespace)
+	reports := t.TempDir()
+	vars := roleVars(t, s, namespace, reports, cache)
+
+	start := time.Now()
+	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	cold := time.Since(start)
+	require.True(t, ok, out)
+	r := readReport(t, reports)
+	assert.ElementsMatch(t, []string{"master", "dind", "maven", "python", "nodejs"}, r.Summary.Built)
+	assert.ElementsMatch(t, r.Summary.Built, r.Summary.Promoted)
+	assert.Empty(t, r.Summary.Failed)
+	assert.Equal(t, "passed", r.BuildResults.Master["gate"])
+	assert.Equal(t, "passed", r.BuildResults.Master["scan"].(map[string]any)["status"])
+	assert.Equal(t, true, r.BuildResults.Master["validated"])
+	master := run(t, "buildkit_image", map[string]any{"name": namespace + "/jenkins-master:latest", "source": "local"})
+	require.False(t, master.failed(), "the controller was promoted to the deploy tag")
+	assert.Equal(t, "2.479.3", master.label("org.opencontainers.image.version"))
+	assert.NotEmpty(t, master.label("org.opencontainers.image.created"))
+	assert.Equal(t, "jenkins-builder", master.label("io.jenkins-ha.builder"))
+
+	start = time.Now()
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	noop := time.Since(start)
+	require.True(t, ok, out)
+	r = readReport(t, reports)
+	assert.Empty(t, r.Summary.Built, "no image rebuilt on a no-op run")
+	assert.Len(t, r.Summary.Unchanged, 5)
+	assert.Empty(t, r.Summary.Promoted, "nothing to promote: the deploy tags already hold these images")
+	t.Logf("whole role on the local inventory: cold %.1fs, no-op %.1fs, rebuilt on no-op: %d", cold.Seconds(), noop.Seconds(), len(r.Summary.Built))
+}
+
+func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
+	s := standins(t)
+	cache := t.TempDir()
+	trivyDB(t, cache, time.Hour, testAdvisories)
+	namespace := uniqueName(t)
+	cleanupNamespace(t, namespace)
+	reports := t.TempDir()
+	vars := roleVars(t, s, namespace, reports, cache)
+
+	// A good controller and python agent are deployed first.
+	vars["images_to_build"] = "master"
+	out, ok := playbook(t, "playbooks/site.yml", vars)
+	require.True(t, ok, out)
+	vars["images_to_build"] = "python"
+	out, ok = playbook(t, "playbooks/site.yml", vars)
+	require.True(t, ok, out)
+	deployed := func(repo string) string {
+		res := run(t, "buildkit_image", map[string]any{"name": namespace + "/" + repo + ":latest", "source": "local"})
+		require.False(t, res.failed(), res.msg())
+		return res.imageID()
+	}
+	goodMaster, goodPython := deployed("jenkins-master"), deployed("jenkins-agent-python")
+
+	// A vulnerable python agent fails the CRITICAL gate and is not promoted.
+	vars["jenkins_images_base_images"].(map[string]any)["python"] = s["vulnerable"]
+	out, ok = playbook(t, "playbooks/site.yml", vars)
+	assert.False(t, ok, "a failed gate fails the run")
+	assert.Contains(t, out, "python: failed at the scan gate (CVE-2099-0001)")
+	r := readReport(t, reports)
+	assert.Equal(t, "scan", r.BuildResults.Agents["python"]["gate"])
+	assert.Equal(t, false, r.BuildResults.Agents["python"]["promoted"])
+	assert.Equal(t, goodPython, deployed("jenkins-agent-python"), "the deploy tag stays on the previous image")
+
+	// A controller that never becomes ready fails validation within its budget.
+	vars["images_to_build"] = "master"
+	vars["jenkins_images_base_images"].(map[string]any)["master"] = s["never_ready"]
+	vars["jenkins_images_validation_budget"] = 5
+	start := time.Now()
+	out, ok = playbook(t, "playbooks/site.yml", vars)
+	assert.False(t, ok)
+	assert.Less(t, time.Since(start), 3*time.Minute)
+	assert.Contains(t, out, "master: failed at the validation gate")
+	assert.Contains(t, out, "did not answer 200 within 5s (budget)")
+	assert.Equal(t, goodMaster, deployed("jenkins-master"), "the deploy tag stays on the previous image")
+
+	// The next good build is promoted, and the previous deploy image is kept for rollback.
+	vars["jenkins_images_base_images"].(map[string]any)["master"] = s["controller"]
+	vars["jenkins_images_jenkins_version"] = "2.479.4"
+	out, ok = playbook(t, "playbooks/site.yml", vars)
+	require.True(t, ok, out)
+	assert.NotEqual(t, goodMaster, deployed("jenkins-master"))
+	rollback := run(t, "buildkit_image", map[string]any{"name": namespace + "/jenkins-master:previous", "source": "local"})
+	require.False(t, rollback.failed(), rollback.msg())
+	assert.Equal(t, goodMaster, rollback.imageID())
+}
+
+func TestTestPlaybookClassicBuilderPath(t *testing.T) {
+	s := standins(t)
+	cache := t.TempDir()
+	trivyDB(t, cache, time.Hour, testAdvisories)
+	namespace := uniqueName(t)
+	cleanupNamespace(t, namespace)
+	reports := t.TempDir()
+	vars := roleVars(t, s, namespace, reports, cache)
+	vars["images_to_build"] = "master"
+	vars["jenkins_build_use_buildkit"] = false
+	out, ok := playbook(t, "playbooks/test-buildkit-images.yml", vars, "-i", "inventories/local/hosts.yml")
+	require.True(t, ok, out)
+	r := readReport(t, reports)
+	assert.Equal(t, "legacy", r.BuildResults.Master["method"])
+	assert.Equal(t, true, r.BuildResults.Master["promoted"])
+	// The test playbook removed what it made.
+	list, err := dockerClient(t).ImageList(t.Context(), imageListAll())
+	require.NoError(t, err)
+	for _, img := range list {
+		for _, tag := range img.RepoTags {
+			assert.False(t, strings.HasPrefix(tag, namespace+"/"), "left behind: %s", tag)
+		}
+	}
+}
