@@ -1,7 +1,7 @@
 # jenkins_ha.buildkit — build the Go binary modules, test, package.
 GO        ?= go
 ARCHES    ?= amd64 arm64
-MODULES   := buildkit_image buildkit_scan buildkit_cache buildkit_validate
+MODULES   := buildkit_image buildkit_scan buildkit_cache buildkit_validate buildkit_report
 BIN_DIR   := plugins/bin
 VERSION   := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
 GOFLAGS_BUILD := -trimpath -ldflags='-s -w -buildid=' 

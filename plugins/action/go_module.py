@@ -32,7 +32,8 @@ BIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 class ActionModule(ActionBase):
     def _target_arch(self, task_vars):
-        facts = (task_vars or {}).get("ansible_facts", {})
+        # A delegated task runs elsewhere than the host whose facts these are.
+        facts = {} if self._task.delegate_to else (task_vars or {}).get("ansible_facts", {})
         system = facts.get("system")
         machine = facts.get("architecture")
         if not machine:

@@ -1,0 +1,145 @@
+package buildkitreport
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func sample(t *testing.T, started time.Time, pythonGate string, pythonSize int64) *Report {
+	t.Helper()
+	doc := `{
+	  "build_timestamp": "` + started.UTC().Format(time.RFC3339) + `",
+	  "build_host": "build-1",
+	  "build_configuration": {"builder": "jenkins-builder", "build_method": "auto", "platform": "linux/amd64"},
+	  "build_results": {
+	    "jenkins_master": {"image": "jenkins/jenkins-master:candidate", "built": true, "status": "built", "method": "buildkit",
+	      "size": 500000000, "duration": 42.5, "cache_hit_ratio": 0.75, "gate": "passed", "validated": true, "promoted": true,
+	      "deploy_tag": "jenkins/jenkins-master:latest", "rollback_tag": "jenkins/jenkins-master:previous",
+	      "scan_duration": 3.2, "validation_duration": 21.0,
+	      "scan": {"status": "passed", "counts": {"critical": 0, "high": 2, "medium": 5, "low": 9, "unknown": 0}, "findings": []}},
+	    "jenkins_agents": {
+	      "python": {"image": "jenkins/jenkins-agent-python:candidate", "built": true, "status": "built", "method": "buildkit",
+	        "size": ` + jsonInt(pythonSize) + `, "duration": 10.0, "cache_hit_ratio": 0.5, "gate": "` + pythonGate + `", "validated": null, "promoted": false,
+	        "deploy_tag": "jenkins/jenkins-agent-python:latest", "rollback_tag": null, "scan_duration": 1.5,
+	        "scan": {"status": "failed", "counts": {"critical": 1, "high": 0, "medium": 0, "low": 0, "unknown": 0}, "findings": ["CVE-2099-0001"]}},
+	      "dind": {"image": "jenkins/jenkins-agent-dind:candidate", "built": false, "status": "unchanged", "method": "none",
+	        "size": 300000000, "duration": 0, "cache_hit_ratio": null, "gate": "not needed (already deployed)", "validated": null,
+	        "promoted": false, "deploy_tag": "jenkins/jenkins-agent-dind:latest", "rollback_tag": null, "scan": {"status": "skipped", "counts": {}, "findings": []}}
+	    }
+	  },
+	  "summary": {"built": ["master", "python"], "unchanged": ["dind"], "promoted": ["master"], "failed": []}
+	}`
+	var r Report
+	require.NoError(t, json.Unmarshal([]byte(doc), &r))
+	if pythonGate != "passed" {
+		r.Summary.Failed = []string{"python: failed at the scan gate (CVE-2099-0001)"}
+		r.Verdict = "failed"
+	} else {
+		r.Verdict = "passed"
+	}
+	r.Duration = 61
+	return &r
+}
+
+func jsonInt(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestHTMLShowsEveryImageTheVerdictAndWhy(t *testing.T) {
+	now := time.Now()
+	prev := sample(t, now.Add(-time.Hour), "passed", 400000000)
+	cur := sample(t, now, "scan", 410000000)
+	page, err := RenderHTML(cur, History{prev, cur})
+	require.NoError(t, err)
+	html := string(page)
+	for _, want := range []string{"FAILED", "master", "python", "dind", "failed at scan", "CVE-2099-0001",
+		"promoted to jenkins/jenkins-master:latest", "jenkins/jenkins-master:previous", "75%", "9.537MiB since last run",
+		"Last 2 runs: 50% succeeded", "unchanged"} {
+		assert.Contains(t, html, want)
+	}
+	// Self-contained: nothing is fetched from anywhere.
+	for _, bad := range []string{"http://", "https://", "<script", "<link", "@import", "src="} {
+		assert.NotContains(t, html, bad)
+	}
+}
+
+func TestMetricsParseAndHoldTheSeries(t *testing.T) {
+	now := time.Now()
+	prev := sample(t, now.Add(-time.Hour), "passed", 400000000)
+	cur := sample(t, now, "scan", 410000000)
+	path := filepath.Join(t.TempDir(), "jenkins_images.prom")
+	require.NoError(t, WriteMetrics(path, cur, History{prev, cur}))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	require.NoError(t, err)
+	value := func(name string, labels map[string]string) float64 {
+		t.Helper()
+		f, ok := families[name]
+		require.True(t, ok, "missing %s", name)
+		for _, m := range f.Metric {
+			if matchLabels(m, labels) {
+				return m.GetGauge().GetValue()
+			}
+		}
+		t.Fatalf("no %s with %v", name, labels)
+		return 0
+	}
+	master := map[string]string{"image": "master", "host": "build-1"}
+	python := map[string]string{"image": "python", "host": "build-1"}
+	assert.Equal(t, 42.5, value("jenkins_image_build_duration_seconds", master))
+	assert.Equal(t, 1.0, value("jenkins_image_build_success", master))
+	assert.Equal(t, 0.0, value("jenkins_image_build_success", python), "a failed gate is a failure")
+	assert.Equal(t, 0.75, value("jenkins_image_cache_hit_ratio", master))
+	assert.Equal(t, 5e8, value("jenkins_image_size_bytes", master))
+	assert.Equal(t, 1.0, value("jenkins_image_vulnerabilities", map[string]string{"image": "python", "host": "build-1", "severity": "critical"}))
+	assert.Equal(t, 3.2, value("jenkins_image_scan_duration_seconds", master))
+	assert.Equal(t, 21.0, value("jenkins_image_validation_duration_seconds", master))
+	assert.Equal(t, float64(prev.Started().Unix()), value("jenkins_image_last_success_timestamp_seconds", python), "python last passed in the previous run")
+	assert.Equal(t, float64(cur.Started().Unix()), value("jenkins_image_last_success_timestamp_seconds", master))
+	assert.Equal(t, 0.0, value("jenkins_images_run_success", map[string]string{"host": "build-1"}))
+	assert.Equal(t, 61.0, value("jenkins_images_run_duration_seconds", map[string]string{"host": "build-1"}))
+	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+	assert.Len(t, leftovers, 1, "written through a temp file and a rename")
+}
+
+func matchLabels(m *dto.Metric, want map[string]string) bool {
+	got := map[string]string{}
+	for _, l := range m.Label {
+		got[l.GetName()] = l.GetValue()
+	}
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return len(got) == len(want)
+}
+
+func TestHistoryKeepsTheLastRuns(t *testing.T) {
+	dir := t.TempDir()
+	base := time.Now().Add(-10 * time.Hour)
+	for i := 0; i < 5; i++ {
+		_, err := Save(dir, sample(t, base.Add(time.Duration(i)*time.Hour), "passed", 1))
+		require.NoError(t, err)
+	}
+	h, err := LoadHistory(dir, 3)
+	require.NoError(t, err)
+	require.Len(t, h, 3)
+	assert.True(t, h[0].Started().Before(h[2].Started()), "oldest first")
+	require.NoError(t, os.WriteFile(filepath.Join(historyDir(dir), "build-report-99999999T000000Z.json"), []byte("{broken"), 0o644))
+	h, err = LoadHistory(dir, 10)
+	require.NoError(t, err)
+	assert.Len(t, h, 5, "an unreadable report is skipped")
+	assert.True(t, strings.HasPrefix(filepath.Base(historyDir(dir)), "history"))
+}

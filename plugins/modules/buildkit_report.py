@@ -1,0 +1,90 @@
+# -*- coding: utf-8 -*-
+# Copyright: Jenkins HA platform team
+# Apache License 2.0 (see galaxy.yml)
+#
+# Documentation only. The module is a Go binary (module-src/buildkit_report),
+# built by `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module
+# action plugin for the target's architecture.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: buildkit_report
+short_description: HTML build report and Prometheus metrics from the jenkins_images role's report
+version_added: 0.1.0
+author:
+  - Jenkins HA platform team (@jenkins-ha)
+description:
+  - Takes C(jenkins_build_report) and writes one self-contained HTML page (no scripts, fonts or other files
+    fetched, readable on a phone and a desktop) with the run's verdict, total time, a history strip of the last
+    runs, and per image the status and the gate it failed at, build time as a bar, cache hit ratio, size and its
+    change since the last run, vulnerability counts and the scan verdict, validation, the promoted and rollback tags.
+  - Writes Prometheus metrics (build duration, success, cache hit ratio, image size, vulnerabilities by severity,
+    scan and validation durations, last success time; labelled by image and host) in the text format for
+    node_exporter's textfile collector, atomically (temp file and rename), with the Prometheus Go library.
+  - Keeps each run's report as JSON under C(reports_dir)/history; the history strip and the size changes come from there.
+  - The role calls it on the controller (C(delegate_to localhost)).
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written in check mode.
+  diff_mode:
+    support: none
+options:
+  report:
+    description: The role's C(jenkins_build_report).
+    type: dict
+    required: true
+  reports_dir:
+    description: Directory of the reports; the history is kept in its C(history) subdirectory.
+    type: path
+    required: true
+  html_path:
+    description: Where to write the HTML page.
+    type: path
+  metrics_path:
+    description: Where to write the metrics (a C(.prom) file in node_exporter's textfile directory).
+    type: path
+  history_size:
+    description: How many runs the history strip shows.
+    type: int
+    default: 20
+"""
+
+EXAMPLES = r"""
+- name: Write the HTML report and the metrics
+  jenkins_ha.buildkit.buildkit_report:
+    report: "{{ jenkins_build_report }}"
+    reports_dir: /var/lib/jenkins-images/reports/build-1
+    html_path: /var/lib/jenkins-images/reports/build-1/build-report-latest.html
+    metrics_path: /var/lib/node_exporter/textfile/jenkins_images_build-1.prom
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+verdict:
+  description: C(passed) when every image passed, else C(failed).
+  returned: always
+  type: str
+duration:
+  description: Seconds since the run started.
+  returned: always
+  type: float
+html_path:
+  description: The HTML page written.
+  returned: with html_path
+  type: str
+metrics_path:
+  description: The metrics file written.
+  returned: with metrics_path
+  type: str
+history_file:
+  description: This run's report in the history.
+  returned: not in check mode
+  type: str
+history_runs:
+  description: Runs in the history strip.
+  returned: not in check mode
+  type: int
+"""
