@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -153,6 +156,8 @@ func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 	assert.Equal(t, "scan", r.BuildResults.Agents["python"]["gate"])
 	assert.Equal(t, false, r.BuildResults.Agents["python"]["promoted"])
 	assert.Equal(t, goodPython, deployed("jenkins-agent-python"), "the deploy tag stays on the previous image")
+	checkHTMLReport(t, reports, "scan", "CVE-2099-0001")
+	checkMetrics(t, reports, "python", 0)
 
 	// A controller that never becomes ready fails validation within its budget.
 	vars["images_to_build"] = "master"
@@ -198,6 +203,57 @@ func TestTestPlaybookClassicBuilderPath(t *testing.T) {
 	for _, img := range list {
 		for _, tag := range img.RepoTags {
 			assert.False(t, strings.HasPrefix(tag, namespace+"/"), "left behind: %s", tag)
+		}
+	}
+}
+
+// checkHTMLReport opens the role's HTML report in a real browser (desktop and
+// phone widths), keeps the screenshots under tests/output, and checks what a
+// person would read there.
+func checkHTMLReport(t *testing.T, reports, gate, finding string) {
+	t.Helper()
+	html := filepath.Join(reports, "localhost", "build-report-latest.html")
+	out, err := filepath.Abs("../output")
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(out, 0o755))
+	dom, netlog := chromium(t, html, filepath.Join(out, "build-report-desktop.png"), "1280,1100")
+	for _, want := range []string{"FAILED", "python", "failed at " + gate, finding, "Last ", "runs:"} {
+		assert.Contains(t, dom, want)
+	}
+	assert.Empty(t, fetchedHosts(netlog), "the report fetched something from the network")
+	_, _ = chromium(t, html, filepath.Join(out, "build-report-phone.png"), "390,1400")
+	t.Logf("screenshots: %s/build-report-{desktop,phone}.png", out)
+}
+
+// checkMetrics parses the role's metrics file with the Prometheus text parser.
+func checkMetrics(t *testing.T, reports, image string, success float64) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(reports, "localhost", "jenkins_images.prom"))
+	require.NoError(t, err)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	require.NoError(t, err)
+	for _, name := range []string{"jenkins_image_build_duration_seconds", "jenkins_image_build_success", "jenkins_image_size_bytes",
+		"jenkins_image_vulnerabilities", "jenkins_image_scan_duration_seconds", "jenkins_images_run_success", "jenkins_images_run_duration_seconds"} {
+		require.Contains(t, families, name)
+	}
+	found := false
+	for _, m := range families["jenkins_image_build_success"].Metric {
+		for _, l := range m.Label {
+			if l.GetName() == "image" && l.GetValue() == image {
+				assert.Equal(t, success, m.GetGauge().GetValue())
+				found = true
+			}
+		}
+	}
+	assert.True(t, found, "no jenkins_image_build_success for %s", image)
+	for _, m := range families["jenkins_image_vulnerabilities"].Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["image"] == image && labels["severity"] == "critical" {
+			assert.Equal(t, 1.0, m.GetGauge().GetValue())
 		}
 	}
 }
