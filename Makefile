@@ -9,7 +9,7 @@ GOFLAGS_BUILD := -trimpath -ldflags='-s -w -buildid='
 BINARIES := $(foreach m,$(MODULES),$(foreach a,$(ARCHES),$(BIN_DIR)/jenkins_ha_$(m)_linux_$(a)))
 GO_SOURCES := $(shell find module-src -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build test unit integration playbook-tests collection install clean lint example
+.PHONY: all build test unit integration playbook-tests collection install clean lint example bench
 
 all: build
 
@@ -22,6 +22,7 @@ $(BIN_DIR)/jenkins_ha_%: $(GO_SOURCES)
 	$(eval arch := $(shell echo $* | sed -E 's/.*_linux_//'))
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(arch) $(GO) build $(GOFLAGS_BUILD) -o $@ ./module-src/$(mod)
 	@chmod 0755 $@
+	@sha256sum $@ | cut -d' ' -f1 > $@.sha256
 
 # The whole suite: Go unit tests, integration tests against a real engine, and
 # playbook tests through ansible-playbook. tests/run starts dockerd if needed.
@@ -40,6 +41,11 @@ install: collection
 example: build
 	tests/scripts/engine.sh
 	ansible-playbook playbooks/build-example.yml
+
+# Side-by-side benchmarks (medians and ratios in one run); BENCH_FLAGS=-quick for CI.
+bench: build
+	tests/scripts/engine.sh
+	BUILDX=$$(.ci/tools/build.sh buildx) $(GO) run ./tests/bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN_DIR) build tests/output

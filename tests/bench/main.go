@@ -1,0 +1,310 @@
+// Command bench runs the contenders side by side on the workloads users
+// repeat, and prints medians and ratios against an anchor measured in the
+// same run: this collection's modules, `docker buildx build` (the pinned
+// plugin), and community.docker.docker_image where it is installed.
+//
+//	make bench                      # full sizes, 5 iterations
+//	go run ./tests/bench -quick     # CI: one iteration, small contexts
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+type result struct {
+	workload, contender string
+	samples             []time.Duration
+	note                string
+}
+
+func (r result) median() time.Duration {
+	s := append([]time.Duration(nil), r.samples...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+type bench struct {
+	quick      bool
+	iterations int
+	bin        string // plugins/bin
+	buildx     string // docker CLI config dir with the buildx plugin
+	work       string
+	results    []result
+	maxRSS     map[string]int64
+}
+
+func main() {
+	quick := flag.Bool("quick", false, "one iteration and small contexts (CI)")
+	iterations := flag.Int("iterations", 5, "samples per contender")
+	flag.Parse()
+	b := &bench{quick: *quick, iterations: *iterations, maxRSS: map[string]int64{}}
+	if b.quick {
+		b.iterations = 1
+	}
+	root, _ := os.Getwd()
+	b.bin = filepath.Join(root, "plugins", "bin")
+	work, err := os.MkdirTemp("", "bk-bench-")
+	must(err)
+	defer os.RemoveAll(work)
+	b.work = work
+	if p := os.Getenv("BUILDX"); p != "" {
+		cfg := filepath.Join(work, "docker-config")
+		must(os.MkdirAll(filepath.Join(cfg, "cli-plugins"), 0o755))
+		must(os.Symlink(p, filepath.Join(cfg, "cli-plugins", "docker-buildx")))
+		b.buildx = cfg
+	}
+
+	files, size := 2000, 50<<10 // 100 MB
+	if b.quick {
+		files, size = 100, 10<<10
+	}
+	b.noopOne(files, size)
+	b.smallChange(files, size)
+	b.set()
+	b.print()
+}
+
+func must(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// context lays out n files of size random bytes and a Dockerfile.
+func (b *bench) context(name string, n, size int, dockerfile string) string {
+	dir := filepath.Join(b.work, name)
+	buf := make([]byte, size)
+	for i := 0; i < n; i++ {
+		_, _ = rand.Read(buf)
+		p := filepath.Join(dir, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%04d.bin", i))
+		must(os.MkdirAll(filepath.Dir(p), 0o755))
+		must(os.WriteFile(p, buf, 0o644))
+	}
+	must(os.MkdirAll(dir, 0o755))
+	must(os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644))
+	old := time.Now().Add(-time.Hour)
+	_ = filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chtimes(p, old, old) })
+	return dir
+}
+
+// module runs one of our module binaries like Ansible does and returns its JSON result.
+func (b *bench) module(name string, args map[string]any) (map[string]any, time.Duration) {
+	args["_ansible_module_name"] = name
+	raw, _ := json.Marshal(args)
+	f, err := os.CreateTemp(b.work, "args-")
+	must(err)
+	_, _ = f.Write(raw)
+	f.Close()
+	defer os.Remove(f.Name())
+	cmd := exec.Command(filepath.Join(b.bin, "jenkins_ha_"+name+"_linux_"+runtime.GOARCH), f.Name())
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(b.work, "cache"))
+	start := time.Now()
+	out, _ := cmd.Output()
+	d := time.Since(start)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss*1024 > b.maxRSS[name] {
+		b.maxRSS[name] = ru.Maxrss * 1024
+	}
+	var res map[string]any
+	if err := json.Unmarshal(out, &res); err != nil {
+		must(fmt.Errorf("%s printed %q", name, out))
+	}
+	if f, _ := res["failed"].(bool); f {
+		must(fmt.Errorf("%s failed: %v", name, res["msg"]))
+	}
+	return res, d
+}
+
+func (b *bench) build(name, dir string) (map[string]any, time.Duration) {
+	return b.module("buildkit_image", map[string]any{"name": name, "source": "build", "build": map[string]any{"path": dir}})
+}
+
+func (b *bench) buildxBuild(tag, dir string) time.Duration {
+	cmd := exec.Command("docker", "buildx", "build", "--progress", "quiet", "-t", tag, dir)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+b.buildx)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		must(fmt.Errorf("buildx: %v: %s", err, out))
+	}
+	return time.Since(start)
+}
+
+func (b *bench) dockerImageAvailable() bool {
+	out, err := exec.Command("/usr/bin/ansible-doc", "-l", "community.docker").CombinedOutput()
+	return err == nil && strings.Contains(string(out), "community.docker.docker_image ")
+}
+
+func (b *bench) adhoc(module, args string) time.Duration {
+	cmd := exec.Command("/usr/bin/ansible", "localhost", "-m", module, "-a", args)
+	cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+filepath.Join(must2(os.Getwd()), "ansible.cfg"), "XDG_CACHE_HOME="+filepath.Join(b.work, "cache"))
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		must(fmt.Errorf("ansible -m %s: %v: %s", module, err, out))
+	}
+	return time.Since(start)
+}
+
+func must2(s string, err error) string { must(err); return s }
+
+func (b *bench) add(workload, contender string, samples []time.Duration, note string) {
+	b.results = append(b.results, result{workload, contender, samples, note})
+}
+
+func (b *bench) repeat(f func() time.Duration) []time.Duration {
+	var s []time.Duration
+	for i := 0; i < b.iterations; i++ {
+		s = append(s, f())
+	}
+	return s
+}
+
+// noopOne: nothing changed since the last build of one image.
+func (b *bench) noopOne(files, size int) {
+	dir := b.context("noop", files, size, "FROM local/busybox:latest\nCOPY . /ctx\n")
+	w := fmt.Sprintf("no-op, one image (%d files, %d MB)", files, files*size>>20)
+	b.build("bk-bench-noop", dir)
+	b.add(w, "buildkit_image (module process)", b.repeat(func() time.Duration { _, d := b.build("bk-bench-noop", dir); return d }), "")
+	args := fmt.Sprintf(`{"name": "bk-bench-noop", "source": "build", "build": {"path": %q}}`, dir)
+	b.add(w, "buildkit_image (ansible task)", b.repeat(func() time.Duration { return b.adhoc("jenkins_ha.buildkit.buildkit_image", args) }), "")
+	if b.buildx != "" {
+		b.buildxBuild("bk-bench-noop-bx", dir)
+		b.add(w, "docker buildx build", b.repeat(func() time.Duration { return b.buildxBuild("bk-bench-noop-bx", dir) }), "anchor")
+	}
+	if b.dockerImageAvailable() {
+		dargs := fmt.Sprintf(`{"name": "bk-bench-noop-di", "source": "build", "build": {"path": %q}}`, dir)
+		b.adhoc("community.docker.docker_image", dargs)
+		b.add(w, "community.docker.docker_image (ansible task)", b.repeat(func() time.Duration { return b.adhoc("community.docker.docker_image", dargs) }), "")
+	}
+}
+
+// smallChange: one context file changed, in the last stage.
+func (b *bench) smallChange(files, size int) {
+	dir := b.context("change", files, size, "FROM local/busybox:latest AS base\nRUN echo base > /base\nFROM base\nCOPY . /ctx\n")
+	w := "small change (one file, last stage)"
+	n := 0
+	touch := func() {
+		n++
+		must(os.WriteFile(filepath.Join(dir, "d00", "f0000.bin"), []byte(fmt.Sprintf("change %d %d", n, time.Now().UnixNano())), 0o644))
+	}
+	b.build("bk-bench-change", dir)
+	b.add(w, "buildkit_image (module process)", b.repeat(func() time.Duration { touch(); _, d := b.build("bk-bench-change", dir); return d }), "")
+	if b.buildx != "" {
+		b.buildxBuild("bk-bench-change-bx", dir)
+		b.add(w, "docker buildx build", b.repeat(func() time.Duration { touch(); return b.buildxBuild("bk-bench-change-bx", dir) }), "anchor")
+	}
+}
+
+// set: five images sharing a first stage, cold (empty build cache) and no-op.
+func (b *bench) set() {
+	common := "FROM local/busybox:latest AS common\nRUN sleep 2 && head -c 3000000 /dev/urandom > /common\n"
+	var dirs []string
+	for i, name := range []string{"master", "dind", "maven", "python", "nodejs"} {
+		dirs = append(dirs, b.context("set-"+name, 3, 1024, fmt.Sprintf("%sFROM common\nRUN sleep 1 && echo %s-%d > /image\nCOPY . /ctx\n", common, name, i)))
+	}
+	ours := func() time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i, d := range dirs {
+			wg.Add(1)
+			go func(i int, d string) { defer wg.Done(); b.build(fmt.Sprintf("bk-bench-set-%d", i), d) }(i, d)
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	loop := func() time.Duration {
+		start := time.Now()
+		for i, d := range dirs {
+			b.buildxBuild(fmt.Sprintf("bk-bench-set-bx-%d", i), d)
+		}
+		return time.Since(start)
+	}
+	reset := func() {
+		b.module("buildkit_cache", map[string]any{"state": "reset"})
+		for i := range dirs {
+			_ = exec.Command("docker", "rmi", "-f", fmt.Sprintf("bk-bench-set-%d", i), fmt.Sprintf("bk-bench-set-bx-%d", i)).Run()
+		}
+	}
+	cold := "cold, 5 images sharing a stage (empty build cache)"
+	var s []time.Duration
+	for i := 0; i < b.iterations; i++ {
+		reset()
+		s = append(s, ours())
+	}
+	b.add(cold, "buildkit_image x5, concurrent", s, "")
+	if b.buildx != "" {
+		s = nil
+		for i := 0; i < b.iterations; i++ {
+			reset()
+			s = append(s, loop())
+		}
+		b.add(cold, "docker buildx build x5, sequential", s, "anchor")
+	}
+	noop := "no-op, the 5-image set"
+	ours()
+	b.add(noop, "buildkit_image x5, concurrent", b.repeat(ours), "")
+	if b.buildx != "" {
+		loop()
+		b.add(noop, "docker buildx build x5, sequential", b.repeat(loop), "anchor")
+	}
+}
+
+func (b *bench) print() {
+	fmt.Printf("\n## Benchmarks (%s, %d CPUs, %s, %d iteration(s))\n\n", runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU(), engineVersion(), b.iterations)
+	fmt.Println("| workload | contender | median | ratio to anchor |")
+	fmt.Println("|---|---|---|---|")
+	anchors := map[string]time.Duration{}
+	for _, r := range b.results {
+		if r.note == "anchor" {
+			anchors[r.workload] = r.median()
+		}
+	}
+	for _, r := range b.results {
+		ratio := "—"
+		if a, ok := anchors[r.workload]; ok && r.note != "anchor" {
+			ratio = fmt.Sprintf("%.2f", float64(r.median())/float64(a))
+		} else if r.note == "anchor" {
+			ratio = "1 (anchor)"
+		}
+		fmt.Printf("| %s | %s | %s | %s |\n", r.workload, r.contender, r.median().Round(time.Millisecond), ratio)
+	}
+	fmt.Println("\n| module binary | size | peak RSS in this run |")
+	fmt.Println("|---|---|---|")
+	entries, _ := filepath.Glob(filepath.Join(b.bin, "jenkins_ha_*_linux_"+runtime.GOARCH))
+	for _, e := range entries {
+		st, err := os.Stat(e)
+		if err != nil {
+			continue
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(e), "jenkins_ha_"), "_linux_"+runtime.GOARCH)
+		rss := "—"
+		if v, ok := b.maxRSS[name]; ok {
+			rss = fmt.Sprintf("%.1f MB", float64(v)/1e6)
+		}
+		fmt.Printf("| %s | %.1f MB | %s |\n", name, float64(st.Size())/1e6, rss)
+	}
+}
+
+func engineVersion() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "Docker {{.Server.Version}}").Output()
+	if err != nil {
+		return "engine unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
