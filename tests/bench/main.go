@@ -74,6 +74,7 @@ func main() {
 	b.noopOne(files, size)
 	b.smallChange(files, size)
 	b.set()
+	b.overSSH()
 	b.print()
 }
 
@@ -260,6 +261,68 @@ func (b *bench) set() {
 	if b.buildx != "" {
 		loop()
 		b.add(noop, "docker buildx build x5, sequential", b.repeat(loop), "anchor")
+	}
+}
+
+// overSSH: one Ansible task against a host reached by real SSH (sshd on
+// 127.0.0.1:2222, started here), ours vs docker_image, transfers included.
+func (b *bench) overSSH() {
+	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: no /usr/sbin/sshd (openssh-server): SSH workload skipped")
+		return
+	}
+	dir := filepath.Join(b.work, "ssh")
+	must(os.MkdirAll(dir, 0o700))
+	run := func(name string, args ...string) {
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			must(fmt.Errorf("%s: %v: %s", name, err, out))
+		}
+	}
+	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host_key"))
+	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "client_key"))
+	pub, err := os.ReadFile(filepath.Join(dir, "client_key.pub"))
+	must(err)
+	must(os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600))
+	cfg := fmt.Sprintf("Port 2222\nListenAddress 127.0.0.1\nHostKey %s/host_key\nAuthorizedKeysFile %s/authorized_keys\n"+
+		"PermitRootLogin prohibit-password\nPasswordAuthentication no\nStrictModes no\nUsePAM no\nPidFile %s/sshd.pid\n", dir, dir, dir)
+	must(os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600))
+	must(os.MkdirAll("/run/sshd", 0o755))
+	sshd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	must(sshd.Start())
+	defer func() { _ = sshd.Process.Kill(); _ = sshd.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	inv := filepath.Join(dir, "hosts.ini")
+	must(os.WriteFile(inv, []byte(fmt.Sprintf("sshhost ansible_host=127.0.0.1 ansible_port=2222 ansible_user=root ansible_python_interpreter=/usr/bin/python3 "+
+		"ansible_ssh_private_key_file=%s/client_key ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n", dir)), 0o600))
+	task := func(module, args string, verbose bool) (time.Duration, string) {
+		a := []string{"sshhost", "-i", inv, "-m", module, "-a", args}
+		if verbose {
+			a = append(a, "-vvv")
+		}
+		cmd := exec.Command("/usr/bin/ansible", a...)
+		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+filepath.Join(must2(os.Getwd()), "ansible.cfg"), "ANSIBLE_SSH_PIPELINING=False")
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			must(fmt.Errorf("ansible over ssh -m %s: %v: %s", module, err, out))
+		}
+		return time.Since(start), string(out)
+	}
+	// A fresh host: the first task sends the binary, later ones only their arguments.
+	_ = os.RemoveAll("/root/.cache/jenkins_ha.buildkit/bin")
+	w := "one task over SSH (image present, source: local)"
+	ours := `{"name": "local/busybox", "source": "local"}`
+	first, _ := task("jenkins_ha.buildkit.buildkit_image", ours, false)
+	b.add(w, "buildkit_image, first task (binary sent)", []time.Duration{first}, "")
+	b.add(w, "buildkit_image, repeated task", b.repeat(func() time.Duration { d, _ := task("jenkins_ha.buildkit.buildkit_image", ours, false); return d }), "")
+	_, log := task("jenkins_ha.buildkit.buildkit_image", ours, true)
+	resent := strings.Contains(log, "jenkins_ha_buildkit_image_linux_") && strings.Contains(log, "PUT ") && strings.Contains(log, "/bin/jenkins_ha_buildkit_image_linux_")
+	fmt.Fprintf(os.Stderr, "bench: repeated task re-sent the binary: %v\n", resent)
+	if b.dockerImageAvailable() {
+		b.add(w, "community.docker.docker_image", b.repeat(func() time.Duration {
+			d, _ := task("community.docker.docker_image", ours, false)
+			return d
+		}), "anchor")
 	}
 }
 
