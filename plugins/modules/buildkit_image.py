@@ -226,6 +226,13 @@ options:
       - Directory for the context stat cache that makes no-op runs fast.
       - Defaults to C(~/.cache/jenkins_ha.buildkit/context) of the user the module runs as.
     type: path
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds this image name (the same name and tag) on this host.
+        Runs building the same name take turns (a host-level lock per user); the second then finds the first's
+        image up to date and builds nothing. C(0) fails at once when the name is busy.
+    type: int
+    default: 1800
   build:
     description: What to build. Required with C(source=build).
     type: dict

@@ -45,6 +45,13 @@ func ParseDockerfile(content []byte, args map[string]string) (*Dockerfile, error
 	seen := map[string]bool{}
 	for _, n := range res.AST.Children {
 		cmd := strings.ToLower(n.Value)
+		if !instructions[cmd] {
+			word := n.Value
+			if len(word) > 40 {
+				word = word[:40] + "..."
+			}
+			return nil, fmt.Errorf("line %d: unknown instruction %q: is this a Dockerfile?", n.StartLine, word)
+		}
 		switch cmd {
 		case "arg":
 			if seenFrom {
@@ -86,6 +93,13 @@ func ParseDockerfile(content []byte, args map[string]string) (*Dockerfile, error
 		}
 	}
 	return df, nil
+}
+
+// instructions are the Dockerfile's instruction keywords.
+var instructions = map[string]bool{
+	"from": true, "run": true, "cmd": true, "label": true, "maintainer": true, "expose": true, "env": true,
+	"add": true, "copy": true, "entrypoint": true, "volume": true, "user": true, "workdir": true, "arg": true,
+	"onbuild": true, "stopsignal": true, "healthcheck": true, "shell": true,
 }
 
 // buildKitFlags are instruction flags the classic builder rejects.

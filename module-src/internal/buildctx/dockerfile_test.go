@@ -62,4 +62,9 @@ func TestParseDockerfileErrors(t *testing.T) {
 	_, err := ParseDockerfile([]byte("FROM\n"), nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "line 1")
+	_, err = ParseDockerfile([]byte("root:x:0:0:root:/root:/bin/bash\n"), nil)
+	require.Error(t, err, "not a Dockerfile")
+	assert.Contains(t, err.Error(), "line 1: unknown instruction")
+	_, err = ParseDockerfile([]byte("# comment\nfrom a\nRun true\n"), nil)
+	assert.NoError(t, err, "instructions are case-insensitive")
 }

@@ -32,6 +32,7 @@ type Options struct {
 	RegistryPassword string        `json:"registry_password"`
 	Retries          int           `json:"retries"`
 	RetryDelay       float64       `json:"retry_delay"`
+	LockTimeout      int           `json:"lock_timeout"`
 }
 
 // PullOptions are docker_image's pull.* suboptions.
@@ -133,6 +134,7 @@ func Spec() module.Spec {
 		"registry_password": {Type: module.TypeStr, NoLog: true},
 		"retries":           {Type: module.TypeInt, Default: 3},
 		"retry_delay":       {Type: module.TypeFloat, Default: 1.0},
+		"lock_timeout":      {Type: module.TypeInt, Default: 1800},
 		"build": {Type: module.TypeDict, Options: map[string]*module.Option{
 			"path":             {Type: module.TypePath, Required: true},
 			"dockerfile":       {Type: module.TypeStr},

@@ -60,9 +60,16 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	r.e = e
 	if o.State == "absent" {
 		err = r.absent(ctx)
-	} else {
-		err = r.present(ctx)
+		return r.result(), err
 	}
+	if !m.CheckMode {
+		release, err := r.lockImage(ctx)
+		if err != nil {
+			return r.result(), err
+		}
+		defer release()
+	}
+	err = r.present(ctx)
 	return r.result(), err
 }
 
@@ -123,10 +130,19 @@ func (r *runner) checkOptions() error {
 	if o.Retries < 0 {
 		return fmt.Errorf("retries: must be 0 or more, got %d", o.Retries)
 	}
+	if o.LockTimeout < 0 {
+		return fmt.Errorf("lock_timeout: must be 0 or more seconds, got %d", o.LockTimeout)
+	}
 	if o.RetryDelay < 0 {
 		return fmt.Errorf("retry_delay: must be 0 or more seconds, got %v", o.RetryDelay)
 	}
 	return nil
+}
+
+// CheckOptions runs the option checks that need no engine (for tests and fuzzing).
+func CheckOptions(o Options) error {
+	r := &runner{o: o, res: module.Result{Data: map[string]any{}}}
+	return r.checkOptions()
 }
 
 // retryPolicy is the user's retries / retry_delay for registry and engine operations.

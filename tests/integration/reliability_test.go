@@ -1,0 +1,128 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSameImageTwiceAtOnceBuildsOnce(t *testing.T) {
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN sleep 3 && echo once > /once\n"})
+	args := buildArgs(name, dir, nil)
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); results[i] = run(t, "buildkit_image", args) }(i)
+	}
+	wg.Wait()
+	built := 0
+	for _, r := range results {
+		require.False(t, r.failed(), r.msg())
+		if _, ok := r["builder"]; ok {
+			built++
+			assert.True(t, r.changed())
+		} else {
+			assert.False(t, r.changed(), "the waiting run reuses the result")
+			assert.Equal(t, true, r["waited_for_lock"])
+		}
+	}
+	assert.Equal(t, 1, built, "exactly one of two simultaneous runs builds")
+	assert.Equal(t, results[0].imageID(), results[1].imageID())
+}
+
+func TestTwentyConcurrentBuildsOfDifferentImages(t *testing.T) {
+	const n = 20
+	type job struct {
+		name, marker string
+		res          result
+	}
+	jobs := make([]*job, n)
+	for i := range jobs {
+		name := uniqueName(t)
+		marker := fmt.Sprintf("image-%d-%s", i, name)
+		dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN echo " + marker + " > /marker\n"})
+		jobs[i] = &job{name: name, marker: marker}
+		jobs[i].res = map[string]any{"dir": dir}
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		go func(j *job) {
+			defer wg.Done()
+			j.res = run(t, "buildkit_image", buildArgs(j.name, j.res["dir"].(string), nil))
+		}(j)
+	}
+	wg.Wait()
+	ids := map[string]bool{}
+	for _, j := range jobs {
+		require.False(t, j.res.failed(), j.res.msg())
+		assert.True(t, j.res.changed())
+		ids[j.res.imageID()] = true
+		_, files := savedImage(t, j.name+":latest")
+		assert.Equal(t, j.marker+"\n", string(files["marker"]), "each image holds its own build")
+	}
+	assert.Len(t, ids, n, "twenty different images")
+}
+
+// hostile runs the module on an args file written byte for byte.
+func hostile(t *testing.T, raw []byte) result {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "args")
+	require.NoError(t, os.WriteFile(f, raw, 0o600))
+	out, _ := exec.Command(filepath.Join(binDir, "buildkit_image"), f).Output()
+	var res result
+	require.NoError(t, json.Unmarshal(out, &res), "not JSON: %q", out)
+	return res
+}
+
+func TestHostileInputs(t *testing.T) {
+	dir := cacheMountContext(t)
+	outside := t.TempDir()
+	cases := []struct {
+		name string
+		raw  string
+		want string
+	}{
+		{"huge name", `{"name": "` + strings.Repeat("a", 1<<20) + `", "source": "local"}`, "name"},
+		{"NUL in name", `{"name": "bad\u0000name", "source": "local"}`, "name"},
+		{"NUL in tag", `{"name": "x", "tag": "v\u00001", "source": "local"}`, "tag"},
+		{"non-UTF-8 in name", "{\"name\": \"\xff\xfe\", \"source\": \"local\"}", "name"},
+		{"dockerfile outside the context", `{"name": "x", "source": "build", "build": {"path": "` + dir + `", "dockerfile": "../../../../../etc/passwd"}}`, "build.dockerfile"},
+		{"path traversal in build.path", `{"name": "x", "source": "build", "build": {"path": "` + dir + `/../../../../nonexistent"}}`, "build.path"},
+		{"deeply nested build.args", `{"name": "x", "source": "build", "build": {"path": "` + dir + `", "args": ` + strings.Repeat(`{"a": `, 200) + `1` + strings.Repeat(`}`, 200) + `}, "build_timeout": -1}`, "build_timeout"},
+		{"build as a string", `{"name": "x", "source": "build", "build": "path=/tmp; rm -rf /"}`, "build"},
+		{"list for a string", `{"name": ["a", "b"], "source": "local"}`, "name"},
+		{"dict for a bool", `{"name": "x", "source": "local", "force_source": {"a": 1}}`, "force_source"},
+		{"text for an int", `{"name": "x", "source": "local", "timeout": "soon"}`, "timeout"},
+		{"float for an int", `{"name": "x", "source": "local", "retries": 2.5}`, "retries"},
+		{"negative retries", `{"name": "x", "source": "local", "retries": -1}`, "retries"},
+		{"unknown sub-option", `{"name": "x", "source": "build", "build": {"path": "/tmp", "squash": true}}`, "build.squash"},
+		{"secret without id", `{"name": "x", "source": "build", "build": {"path": "/tmp", "secrets": [{"type": "value", "value": "zzz"}]}}`, "id"},
+		{"bad output type", `{"name": "x", "source": "build", "build": {"path": "/tmp", "outputs": [{"type": "registry"}]}}`, "type"},
+		{"archive outside a missing dir", `{"name": "local/busybox", "source": "local", "archive_path": "` + outside + `/no/such/dir/a.tar"}`, "archive"},
+		{"not an object", `["name", "x"]`, "args"},
+		{"not JSON", `name=x source=local`, "args"},
+		{"empty file", ``, "args"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := hostile(t, []byte(c.raw))
+			assert.True(t, res.failed(), "must fail")
+			assert.Contains(t, strings.ToLower(res.msg()), strings.ToLower(c.want))
+			assert.NotContains(t, res.msg(), "panic")
+			assert.NotContains(t, res.msg(), "goroutine")
+		})
+	}
+	entries, _ := os.ReadDir(outside)
+	assert.Empty(t, entries, "nothing written outside where asked")
+}
