@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -125,4 +127,63 @@ func TestHostileInputs(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(outside)
 	assert.Empty(t, entries, "nothing written outside where asked")
+}
+
+// restartEngine stops the dockerd that tests/scripts/engine.sh started and
+// starts it again; it fails the test if the engine is not ours to restart.
+func restartEngine(t *testing.T) {
+	t.Helper()
+	pidb, err := os.ReadFile("/run/buildkit-tests-dockerd.pid")
+	if err != nil {
+		t.Skip("the engine was not started by tests/scripts/engine.sh: not restarting someone else's dockerd")
+	}
+	var pid int
+	_, err = fmt.Sscanf(string(pidb), "%d", &pid)
+	require.NoError(t, err)
+	p, err := os.FindProcess(pid)
+	require.NoError(t, err)
+	require.NoError(t, p.Signal(os.Interrupt))
+	for i := 0; i < 100; i++ {
+		if p.Signal(syscall.Signal(0)) != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, err := exec.Command("../scripts/engine.sh").CombinedOutput()
+	require.NoError(t, err, string(out))
+}
+
+func TestEngineRestartMidBuild(t *testing.T) {
+	if _, err := os.Stat("/run/buildkit-tests-dockerd.pid"); err != nil {
+		t.Skip("the engine was not started by tests/scripts/engine.sh")
+	}
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN echo v1 > /v\n"})
+	good := run(t, "buildkit_image", buildArgs(name, dir, nil))
+	require.False(t, good.failed(), good.msg())
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM local/busybox:latest\nRUN sleep 4 && echo v2 > /v\n"), 0o644))
+	args := buildArgs(name, dir, nil)
+	args["retries"] = 6
+	args["retry_delay"] = 1
+	done := make(chan result, 1)
+	go func() { done <- run(t, "buildkit_image", args) }()
+	time.Sleep(2 * time.Second) // the RUN step is under way
+	restartEngine(t)
+	res := <-done
+
+	id, ok := imageExists(t, name+":latest")
+	require.True(t, ok, "the name still holds an image")
+	if res.failed() {
+		assert.Equal(t, good.imageID(), id, "a failed build leaves the previous image under the name")
+		assert.NotContains(t, res.msg(), "panic")
+		t.Logf("failed clearly: %s", res.msg())
+		return
+	}
+	assert.True(t, res.changed())
+	assert.GreaterOrEqual(t, res["build_retries"], float64(1), "the build was retried after the restart")
+	assert.Equal(t, res.imageID(), id)
+	_, files := savedImage(t, name+":latest")
+	assert.Equal(t, "v2\n", string(files["v"]))
+	t.Logf("survived the restart with %v retries", res["build_retries"])
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -160,9 +162,11 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 	return res, nil
 }
 
-// classify turns a solve error into a StepError when the Dockerfile itself failed.
+// classify turns a solve error into a StepError when the Dockerfile itself
+// failed; connection trouble (a daemon restarting, a dropped stream) stays a
+// plain error, which the caller may retry.
 func classify(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || engine.IsTransient(err) {
 		return err
 	}
 	if s, ok := status.FromError(err); ok {
@@ -172,8 +176,10 @@ func classify(err error) error {
 		}
 	}
 	msg := err.Error()
-	if strings.Contains(msg, "connection refused") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF") && !strings.Contains(msg, "did not complete successfully") {
-		return err
+	for _, conn := range []string{"failed to dial gRPC", "cannot connect to the Docker daemon", "connection refused", "connection reset", "error reading from server", "transport is closing"} {
+		if strings.Contains(msg, conn) {
+			return err
+		}
 	}
 	return &StepError{Msg: msg}
 }
