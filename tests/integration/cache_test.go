@@ -46,7 +46,10 @@ func TestCachePruneByAgeAndSize(t *testing.T) {
 	require.False(t, check.failed(), check.msg())
 	assert.True(t, check.changed())
 	assert.Greater(t, check["reclaimed_bytes"], float64(0))
-	assert.Equal(t, before["total_bytes"], cacheInfo(t)["total_bytes"], "check mode deleted nothing")
+	// (Record sizes can move by a few bytes of metadata between two reads.)
+	afterCheck := cacheInfo(t)
+	assert.Equal(t, before["records"], afterCheck["records"], "check mode deleted nothing")
+	assert.InDelta(t, before["total_bytes"], afterCheck["total_bytes"], 64<<10, "check mode deleted nothing")
 
 	// By size.
 	sized := run(t, "buildkit_cache", map[string]any{"state": "pruned", "keep_storage": "1MB"})
