@@ -109,52 +109,8 @@ options:
         description: Allow C(tcp://) without TLS. Refused otherwise.
         type: bool
         default: false
-  docker_host:
-    description: The engine's API address. Falls back to C(DOCKER_HOST).
-    type: str
-    default: unix:///var/run/docker.sock
-    aliases: [docker_url]
-  tls_hostname:
-    description: Expected host name of the engine's TLS certificate.
-    type: str
-  api_version:
-    description: Engine API version, or C(auto).
-    type: str
-    default: auto
-    aliases: [docker_api_version]
-  timeout:
-    description: Seconds an engine API call may take.
-    type: int
-    default: 60
-  ca_path:
-    description: CA certificate to verify the engine with.
-    type: path
-    aliases: [ca_cert, tls_ca_cert, cacert_path]
-  client_cert:
-    description: Client certificate for the engine's TLS.
-    type: path
-    aliases: [tls_client_cert, cert_path]
-  client_key:
-    description: Client key for the engine's TLS.
-    type: path
-    aliases: [tls_client_key, key_path]
-  tls:
-    description: Use TLS without verifying the engine's certificate.
-    type: bool
-    default: false
-  use_ssh_client:
-    description: Not supported.
-    type: bool
-    default: false
-  validate_certs:
-    description: Use TLS and verify the engine's certificate.
-    type: bool
-    default: false
-    aliases: [tls_verify]
-  debug:
-    description: Accepted for compatibility with community.docker.
-    type: bool
-    default: false
+extends_documentation_fragment:
+  - jenkins_ha.buildkit.engine
 seealso:
   - module: jenkins_ha.buildkit.buildkit_image
 """

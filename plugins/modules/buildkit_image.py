@@ -431,53 +431,8 @@ options:
                 asking the registry first. C(docker) and C(image) only.
             type: bool
             default: false
-  docker_host:
-    description:
-      - The engine's API address, C(unix://) or C(tcp://). Falls back to C(DOCKER_HOST).
-    type: str
-    default: unix:///var/run/docker.sock
-    aliases: [docker_url]
-  tls_hostname:
-    description: Expected host name of the engine's TLS certificate. Falls back to C(DOCKER_TLS_HOSTNAME).
-    type: str
-  api_version:
-    description: Engine API version to use, or C(auto) to negotiate. Falls back to C(DOCKER_API_VERSION).
-    type: str
-    default: auto
-    aliases: [docker_api_version]
-  timeout:
-    description: Seconds an engine API call may take (builds have C(build_timeout)). Falls back to C(DOCKER_TIMEOUT).
-    type: int
-    default: 60
-  ca_path:
-    description: CA certificate to verify the engine with.
-    type: path
-    aliases: [ca_cert, tls_ca_cert, cacert_path]
-  client_cert:
-    description: Client certificate for the engine's TLS.
-    type: path
-    aliases: [tls_client_cert, cert_path]
-  client_key:
-    description: Client key for the engine's TLS.
-    type: path
-    aliases: [tls_client_key, key_path]
-  tls:
-    description: Use TLS without verifying the engine's certificate. Falls back to C(DOCKER_TLS).
-    type: bool
-    default: false
-  use_ssh_client:
-    description: Not supported; C(ssh://) hosts fail with a clear message.
-    type: bool
-    default: false
-  validate_certs:
-    description: Use TLS and verify the engine's certificate. Falls back to C(DOCKER_TLS_VERIFY).
-    type: bool
-    default: false
-    aliases: [tls_verify]
-  debug:
-    description: Accepted for compatibility with community.docker.
-    type: bool
-    default: false
+extends_documentation_fragment:
+  - jenkins_ha.buildkit.engine
 seealso:
   - module: community.docker.docker_image
   - module: community.docker.docker_image_build
