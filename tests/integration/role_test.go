@@ -59,6 +59,19 @@ func readReport(t *testing.T, dir string) buildReport {
 	return r
 }
 
+// roleSetup is what every role test starts from: stand-in bases, a Trivy DB,
+// a namespace of its own (cleaned up), a reports dir, and the role's vars.
+func roleSetup(t *testing.T) (standin map[string]string, namespace, reports string, vars map[string]any) {
+	t.Helper()
+	standin = standins(t)
+	cache := t.TempDir()
+	trivyDB(t, cache, time.Hour, testAdvisories)
+	namespace = uniqueName(t)
+	cleanupNamespace(t, namespace)
+	reports = t.TempDir()
+	return standin, namespace, reports, roleVars(t, standin, namespace, reports, cache)
+}
+
 func roleVars(t *testing.T, s map[string]string, namespace, reports, trivyCache string) map[string]any {
 	return map[string]any{
 		"jenkins_images_namespace": namespace,
@@ -88,13 +101,7 @@ func cleanupNamespace(t *testing.T, namespace string) {
 }
 
 func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
-	s := standins(t)
-	cache := t.TempDir()
-	trivyDB(t, cache, time.Hour, testAdvisories)
-	namespace := uniqueName(t)
-	cleanupNamespace(t, namespace)
-	reports := t.TempDir()
-	vars := roleVars(t, s, namespace, reports, cache)
+	_, namespace, reports, vars := roleSetup(t)
 
 	start := time.Now()
 	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
@@ -125,13 +132,7 @@ func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
 }
 
 func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
-	s := standins(t)
-	cache := t.TempDir()
-	trivyDB(t, cache, time.Hour, testAdvisories)
-	namespace := uniqueName(t)
-	cleanupNamespace(t, namespace)
-	reports := t.TempDir()
-	vars := roleVars(t, s, namespace, reports, cache)
+	s, namespace, reports, vars := roleSetup(t)
 
 	// A good controller and python agent are deployed first.
 	vars["images_to_build"] = "master"
@@ -183,13 +184,7 @@ func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 }
 
 func TestTestPlaybookClassicBuilderPath(t *testing.T) {
-	s := standins(t)
-	cache := t.TempDir()
-	trivyDB(t, cache, time.Hour, testAdvisories)
-	namespace := uniqueName(t)
-	cleanupNamespace(t, namespace)
-	reports := t.TempDir()
-	vars := roleVars(t, s, namespace, reports, cache)
+	_, namespace, reports, vars := roleSetup(t)
 	vars["images_to_build"] = "master"
 	vars["jenkins_build_use_buildkit"] = false
 	out, ok := playbook(t, "playbooks/test-buildkit-images.yml", vars, "-i", "inventories/local/hosts.yml")
