@@ -111,3 +111,38 @@ func TestCacheOfAStandaloneBuildKitDaemon(t *testing.T) {
 	assert.True(t, missing.failed())
 	assert.Contains(t, missing.msg(), "endpoint")
 }
+
+func TestBuildOnARemoteBuildKitDaemon(t *testing.T) {
+	addr := buildkitd(t)
+	name := uniqueName(t)
+	// A standalone daemon cannot see the engine's images: FROM scratch.
+	dir := writeContext(t, map[string]string{
+		"Dockerfile":  "FROM scratch\nCOPY payload.txt /payload.txt\nLABEL built.on=remote\n",
+		"payload.txt": "built remotely\n",
+	})
+	args := buildArgs(name, dir, nil)
+	args["builder"] = map[string]any{"driver": "remote", "endpoint": addr}
+	first := run(t, "buildkit_image", args)
+	require.False(t, first.failed(), first.msg())
+	assert.True(t, first.changed())
+	assert.Equal(t, "buildkit (remote "+addr+")", first["builder"])
+	assert.Equal(t, "remote", first.label("built.on"))
+	assert.NotEmpty(t, first.label("io.jenkins-ha.buildkit.inputs"), "the inputs label travels through the load")
+	_, files := savedImage(t, name+":latest")
+	assert.Equal(t, "built remotely\n", string(files["payload.txt"]), "the result was loaded into the engine")
+
+	second := run(t, "buildkit_image", args)
+	require.False(t, second.failed(), second.msg())
+	assert.False(t, second.changed())
+	assert.NotContains(t, second, "builder")
+
+	args["build_method"] = "legacy"
+	args["force_source"] = true
+	legacy := run(t, "buildkit_image", args)
+	assert.True(t, legacy.failed())
+	assert.Contains(t, legacy.msg(), "builder.driver=remote")
+	plain := run(t, "buildkit_image", map[string]any{"name": name, "source": "build", "force_source": true,
+		"build": map[string]any{"path": dir}, "builder": map[string]any{"driver": "remote", "endpoint": "tcp://127.0.0.1:1234"}})
+	assert.True(t, plain.failed())
+	assert.Contains(t, plain.msg(), "plain TCP")
+}

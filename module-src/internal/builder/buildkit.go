@@ -99,7 +99,21 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 		return nil, fmt.Errorf("connect to the engine's BuildKit: %w", err)
 	}
 	defer c.Close()
+	// The engine's own exporter names the image in the engine.
+	image := bkclient.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Tags, ",")}}
+	res, err := solve(ctx, c, req, image, b.Name())
+	if err != nil {
+		return nil, err
+	}
+	if res.ImageID == "" && req.Export == nil {
+		return nil, errors.New("BuildKit finished without reporting an image ID")
+	}
+	return res, nil
+}
 
+// solve runs one Dockerfile solve on c, exporting to image (or to req.Export
+// when set), with plain progress to req.Progress and step counts.
+func solve(ctx context.Context, c *bkclient.Client, req Request, image bkclient.ExportEntry, name string) (*Result, error) {
 	opt, err := solveOpt(req)
 	if err != nil {
 		return nil, err
@@ -112,7 +126,7 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 		defer done()
 		opt.Exports = []bkclient.ExportEntry{exp}
 	} else {
-		opt.Exports = []bkclient.ExportEntry{{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Tags, ",")}}}
+		opt.Exports = []bkclient.ExportEntry{image}
 	}
 
 	progress := req.Progress
@@ -151,13 +165,13 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 	if err := eg.Wait(); err != nil {
 		return nil, classify(err)
 	}
-	res := &Result{Builder: b.Name(), ImageID: resp.ExporterResponse["containerimage.digest"]}
+	res := &Result{Builder: name, ImageID: resp.ExporterResponse["containerimage.digest"]}
+	if res.ImageID == "" {
+		res.ImageID = resp.ExporterResponse["containerimage.config.digest"]
+	}
 	res.Steps, res.CachedSteps = steps.counts()
 	for _, w := range warnings {
 		res.Warnings = append(res.Warnings, string(w.Short))
-	}
-	if res.ImageID == "" && req.Export == nil {
-		return nil, errors.New("BuildKit finished without reporting an image ID")
 	}
 	return res, nil
 }

@@ -3,9 +3,12 @@ package builder
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/jsonmessage"
 	bkclient "github.com/moby/buildkit/client"
 )
 
@@ -76,4 +79,71 @@ func (r Remote) Connect(ctx context.Context) (*bkclient.Client, error) {
 		return nil, fmt.Errorf("BuildKit at %s does not answer: %w", r.Endpoint, err)
 	}
 	return c, nil
+}
+
+// RemoteBuildKit builds on a standalone BuildKit daemon and loads the result
+// into the engine (the docker exporter's tarball streamed into the engine's
+// image load), so the image is in the engine as with the engine's builder.
+type RemoteBuildKit struct {
+	remote Remote
+	api    *client.Client
+}
+
+// NewRemoteBuildKit returns the builder for the daemon r, loading into the engine api.
+func NewRemoteBuildKit(r Remote, api *client.Client) *RemoteBuildKit {
+	return &RemoteBuildKit{remote: r, api: api}
+}
+
+// Name implements Builder.
+func (b *RemoteBuildKit) Name() string { return "buildkit (remote " + b.remote.Endpoint + ")" }
+
+// Build implements Builder.
+func (b *RemoteBuildKit) Build(ctx context.Context, req Request) (*Result, error) {
+	c, err := b.remote.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	load := &engineLoad{api: b.api, ctx: ctx}
+	image := bkclient.ExportEntry{
+		Type:   bkclient.ExporterDocker,
+		Attrs:  map[string]string{"name": strings.Join(req.Tags, ",")},
+		Output: load.start,
+	}
+	res, err := solve(ctx, c, req, image, b.Name())
+	if lerr := load.wait(); err == nil && lerr != nil {
+		return nil, fmt.Errorf("load the image into the engine: %w", lerr)
+	}
+	return res, err
+}
+
+// engineLoad streams an image tarball into the engine's image load.
+type engineLoad struct {
+	api  *client.Client
+	ctx  context.Context
+	pw   *io.PipeWriter
+	done chan error
+}
+
+func (l *engineLoad) start(map[string]string) (io.WriteCloser, error) {
+	pr, pw := io.Pipe()
+	l.pw, l.done = pw, make(chan error, 1)
+	go func() {
+		resp, err := l.api.ImageLoad(l.ctx, pr, client.ImageLoadWithQuiet(true))
+		if err == nil {
+			err = jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil)
+			resp.Body.Close()
+		}
+		pr.CloseWithError(err)
+		l.done <- err
+	}()
+	return pw, nil
+}
+
+func (l *engineLoad) wait() error {
+	if l.done == nil {
+		return nil
+	}
+	l.pw.Close()
+	return <-l.done
 }

@@ -33,6 +33,20 @@ type Options struct {
 	Retries          int           `json:"retries"`
 	RetryDelay       float64       `json:"retry_delay"`
 	LockTimeout      int           `json:"lock_timeout"`
+	Builder          *BuilderRef   `json:"builder"`
+}
+
+// BuilderRef says which BuildKit builds: the engine's (driver docker) or a
+// standalone daemon (driver remote) whose result is loaded into the engine.
+type BuilderRef struct {
+	Name       string `json:"name"`
+	Driver     string `json:"driver"`
+	Endpoint   string `json:"endpoint"`
+	CA         string `json:"ca"`
+	Cert       string `json:"cert"`
+	Key        string `json:"key"`
+	ServerName string `json:"server_name"`
+	Insecure   bool   `json:"insecure"`
 }
 
 // PullOptions are docker_image's pull.* suboptions.
@@ -135,6 +149,17 @@ func Spec() module.Spec {
 		"retries":           {Type: module.TypeInt, Default: 3},
 		"retry_delay":       {Type: module.TypeFloat, Default: 1.0},
 		"lock_timeout":      {Type: module.TypeInt, Default: 1800},
+		"builder": {Type: module.TypeDict, Options: map[string]*module.Option{
+			"name":        {Type: module.TypeStr},
+			"driver":      {Type: module.TypeStr, Default: "docker", Choices: []any{"docker", "remote"}},
+			"endpoint":    {Type: module.TypeStr},
+			"ca":          {Type: module.TypePath},
+			"cert":        {Type: module.TypePath},
+			"key":         {Type: module.TypePath},
+			"server_name": {Type: module.TypeStr},
+			"insecure":    {Type: module.TypeBool, Default: false},
+		}, RequiredIf: []module.RequiredIf{{Key: "driver", Value: "remote", Requirements: []string{"endpoint"}}},
+			RequiredTogether: [][]string{{"cert", "key"}}},
 		"build": {Type: module.TypeDict, Options: map[string]*module.Option{
 			"path":             {Type: module.TypePath, Required: true},
 			"dockerfile":       {Type: module.TypeStr},
