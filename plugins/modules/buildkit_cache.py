@@ -29,6 +29,8 @@ description:
   - The same binary is a command for scheduled cleanups (cron or a systemd timer), with the same code
     path. For example C(buildkit_cache prune --keep-storage 10GB --older-than 72h), or
     C(buildkit_cache diagnose) and C(buildkit_cache info) with C(--json).
+notes:
+  - With a remote builder, C(state=reset) clears that daemon's cache; the daemon itself is not restarted.
 attributes:
   check_mode:
     support: full
@@ -75,41 +77,8 @@ options:
   trivy_cache_dir:
     description: With C(state=diagnose), Trivy's cache directory holding the DB (default C(~/.cache/trivy)).
     type: path
-  builder:
-    description:
-      - Whose build cache. By default the engine's embedded BuildKit (C(driver=docker)). With C(driver=remote),
-        a standalone BuildKit daemon at C(endpoint), through BuildKit's own API.
-      - C(state=reset) of a remote daemon clears its cache; the daemon itself is not restarted.
-    type: dict
-    suboptions:
-      name:
-        description: A name for the builder in results.
-        type: str
-      driver:
-        description: C(docker) for the engine's BuildKit, C(remote) for a BuildKit daemon.
-        type: str
-        choices: [docker, remote]
-        default: docker
-      endpoint:
-        description: The daemon's address, C(unix:///run/buildkit/buildkitd.sock) or C(tcp://host:1234). Required with C(driver=remote).
-        type: str
-      ca:
-        description: CA certificate of the daemon (mutual TLS over tcp://).
-        type: path
-      cert:
-        description: Client certificate for mutual TLS.
-        type: path
-      key:
-        description: Client key for mutual TLS.
-        type: path
-      server_name:
-        description: Name expected in the daemon's certificate (default the endpoint's host).
-        type: str
-      insecure:
-        description: Allow C(tcp://) without TLS. Refused otherwise.
-        type: bool
-        default: false
 extends_documentation_fragment:
+  - jenkins_ha.buildkit.builder
   - jenkins_ha.buildkit.engine
 seealso:
   - module: jenkins_ha.buildkit.buildkit_image

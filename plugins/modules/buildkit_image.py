@@ -42,6 +42,8 @@ description:
   - Runs on Linux targets (amd64 and arm64); the binary for the target's architecture is picked
     automatically. Python is not needed on the target.
 notes:
+  - With a remote builder the result is streamed into the engine's image load, so the image is in the engine
+    as with the default builder; such a daemon resolves base images from registries, not from the engine.
   - Unlike community.docker.docker_image, check mode is accurate. It builds, loads, pulls, tags, archives
     and pushes nothing, and reports C(changed) only when a real run would change something. A build in
     check mode is decided by the inputs digest, as a real run is, so it predicts C(changed) without
@@ -226,42 +228,6 @@ options:
       - Directory for the context stat cache that makes no-op runs fast.
       - Defaults to C(~/.cache/jenkins_ha.buildkit/context) of the user the module runs as.
     type: path
-  builder:
-    description:
-      - Which BuildKit builds. By default the engine's embedded BuildKit (C(driver=docker)).
-      - With C(driver=remote), a standalone BuildKit daemon at C(endpoint) builds, and the result is streamed into
-        the engine's image load, so the image is in the engine as with the default builder. Such a daemon resolves
-        base images from registries, not from the engine. C(tcp://) needs mutual TLS (C(ca), C(cert), C(key)) unless
-        C(insecure=true).
-    type: dict
-    suboptions:
-      name:
-        description: A name for the builder.
-        type: str
-      driver:
-        description: C(docker) for the engine's BuildKit, C(remote) for a BuildKit daemon.
-        type: str
-        choices: [docker, remote]
-        default: docker
-      endpoint:
-        description: The daemon's address, C(unix:///run/buildkit/buildkitd.sock) or C(tcp://host:1234). Required with C(driver=remote).
-        type: str
-      ca:
-        description: CA certificate of the daemon.
-        type: path
-      cert:
-        description: Client certificate for mutual TLS.
-        type: path
-      key:
-        description: Client key for mutual TLS.
-        type: path
-      server_name:
-        description: Name expected in the daemon's certificate (default the endpoint's host).
-        type: str
-      insecure:
-        description: Allow C(tcp://) without TLS. Refused otherwise.
-        type: bool
-        default: false
   lock_timeout:
     description:
       - Seconds to wait for another run that holds this image name (the same name and tag) on this host.
@@ -468,6 +434,7 @@ options:
             type: bool
             default: false
 extends_documentation_fragment:
+  - jenkins_ha.buildkit.builder
   - jenkins_ha.buildkit.engine
 seealso:
   - module: community.docker.docker_image

@@ -10,7 +10,6 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	bkclient "github.com/moby/buildkit/client"
 
-	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 )
 
@@ -33,9 +32,7 @@ type backend interface {
 }
 
 func openBackend(ctx context.Context, o Options) (backend, error) {
-	if o.Builder != nil && o.Builder.Driver == "remote" {
-		r := builder.Remote{Endpoint: o.Builder.Endpoint, CA: o.Builder.CA, Cert: o.Builder.Cert, Key: o.Builder.Key,
-			ServerName: o.Builder.ServerName, Insecure: o.Builder.Insecure}
+	if r, ok := o.Builder.Remote(); ok {
 		c, err := r.Connect(ctx)
 		if err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/go-units"
 
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 )
@@ -29,20 +30,7 @@ type Options struct {
 	ScannerPath string          `json:"scanner_path"`
 	TrivyCache  string          `json:"trivy_cache_dir"`
 	MinFreeDisk string          `json:"min_free_disk"`
-	Builder     *BuilderOptions `json:"builder"`
-}
-
-// BuilderOptions say which builder's cache: the engine's (driver docker) or a
-// standalone BuildKit daemon (driver remote).
-type BuilderOptions struct {
-	Name       string `json:"name"`
-	Driver     string `json:"driver"`
-	Endpoint   string `json:"endpoint"`
-	CA         string `json:"ca"`
-	Cert       string `json:"cert"`
-	Key        string `json:"key"`
-	ServerName string `json:"server_name"`
-	Insecure   bool   `json:"insecure"`
+	Builder     *builder.Choice `json:"builder"`
 }
 
 // Spec is the module's argument spec.
@@ -58,17 +46,7 @@ func Spec() module.Spec {
 		"scanner_path":    {Type: module.TypeStr, Default: "trivy"},
 		"trivy_cache_dir": {Type: module.TypePath},
 		"min_free_disk":   {Type: module.TypeStr, Default: "5GB"},
-		"builder": {Type: module.TypeDict, Options: map[string]*module.Option{
-			"name":        {Type: module.TypeStr},
-			"driver":      {Type: module.TypeStr, Default: "docker", Choices: []any{"docker", "remote"}},
-			"endpoint":    {Type: module.TypeStr},
-			"ca":          {Type: module.TypePath},
-			"cert":        {Type: module.TypePath},
-			"key":         {Type: module.TypePath},
-			"server_name": {Type: module.TypeStr},
-			"insecure":    {Type: module.TypeBool, Default: false},
-		}, RequiredIf: []module.RequiredIf{{Key: "driver", Value: "remote", Requirements: []string{"endpoint"}}},
-			RequiredTogether: [][]string{{"cert", "key"}}},
+		"builder":         builder.ArgSpec(),
 	}
 	maps.Copy(opts, engine.ArgSpec())
 	return module.Spec{Options: opts}

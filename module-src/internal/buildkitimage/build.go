@@ -174,11 +174,10 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 		needs = append(needs, "build.cache_to")
 	}
 	need := strings.Join(needs, "; ")
-	if b := r.o.Builder; b != nil && b.Driver == "remote" {
+	if remote, ok := r.o.Builder.Remote(); ok {
 		if r.o.BuildMethod == "legacy" {
 			return nil, fmt.Errorf("build_method=legacy builds with the engine's classic builder; it cannot use builder.driver=remote")
 		}
-		remote := builder.Remote{Endpoint: b.Endpoint, CA: b.CA, Cert: b.Cert, Key: b.Key, ServerName: b.ServerName, Insecure: b.Insecure}
 		if err := remote.Check(); err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ package buildkitimage
 import (
 	"maps"
 
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 )
@@ -12,41 +13,28 @@ import (
 // Options are the module's arguments after validation.
 type Options struct {
 	engine.Options
-	Name             string        `json:"name"`
-	Tag              string        `json:"tag"`
-	State            string        `json:"state"`
-	Source           string        `json:"source"`
-	LoadPath         string        `json:"load_path"`
-	ArchivePath      string        `json:"archive_path"`
-	ForceSource      bool          `json:"force_source"`
-	ForceTag         bool          `json:"force_tag"`
-	ForceAbsent      bool          `json:"force_absent"`
-	Push             bool          `json:"push"`
-	Repository       string        `json:"repository"`
-	Pull             *PullOptions  `json:"pull"`
-	Build            *BuildOptions `json:"build"`
-	BuildMethod      string        `json:"build_method"`
-	BuildTimeout     int           `json:"build_timeout"`
-	CacheDir         string        `json:"context_cache_dir"`
-	RegistryUsername string        `json:"registry_username"`
-	RegistryPassword string        `json:"registry_password"`
-	Retries          int           `json:"retries"`
-	RetryDelay       float64       `json:"retry_delay"`
-	LockTimeout      int           `json:"lock_timeout"`
-	Builder          *BuilderRef   `json:"builder"`
-}
-
-// BuilderRef says which BuildKit builds: the engine's (driver docker) or a
-// standalone daemon (driver remote) whose result is loaded into the engine.
-type BuilderRef struct {
-	Name       string `json:"name"`
-	Driver     string `json:"driver"`
-	Endpoint   string `json:"endpoint"`
-	CA         string `json:"ca"`
-	Cert       string `json:"cert"`
-	Key        string `json:"key"`
-	ServerName string `json:"server_name"`
-	Insecure   bool   `json:"insecure"`
+	Name             string          `json:"name"`
+	Tag              string          `json:"tag"`
+	State            string          `json:"state"`
+	Source           string          `json:"source"`
+	LoadPath         string          `json:"load_path"`
+	ArchivePath      string          `json:"archive_path"`
+	ForceSource      bool            `json:"force_source"`
+	ForceTag         bool            `json:"force_tag"`
+	ForceAbsent      bool            `json:"force_absent"`
+	Push             bool            `json:"push"`
+	Repository       string          `json:"repository"`
+	Pull             *PullOptions    `json:"pull"`
+	Build            *BuildOptions   `json:"build"`
+	BuildMethod      string          `json:"build_method"`
+	BuildTimeout     int             `json:"build_timeout"`
+	CacheDir         string          `json:"context_cache_dir"`
+	RegistryUsername string          `json:"registry_username"`
+	RegistryPassword string          `json:"registry_password"`
+	Retries          int             `json:"retries"`
+	RetryDelay       float64         `json:"retry_delay"`
+	LockTimeout      int             `json:"lock_timeout"`
+	Builder          *builder.Choice `json:"builder"`
 }
 
 // PullOptions are docker_image's pull.* suboptions.
@@ -149,17 +137,7 @@ func Spec() module.Spec {
 		"retries":           {Type: module.TypeInt, Default: 3},
 		"retry_delay":       {Type: module.TypeFloat, Default: 1.0},
 		"lock_timeout":      {Type: module.TypeInt, Default: 1800},
-		"builder": {Type: module.TypeDict, Options: map[string]*module.Option{
-			"name":        {Type: module.TypeStr},
-			"driver":      {Type: module.TypeStr, Default: "docker", Choices: []any{"docker", "remote"}},
-			"endpoint":    {Type: module.TypeStr},
-			"ca":          {Type: module.TypePath},
-			"cert":        {Type: module.TypePath},
-			"key":         {Type: module.TypePath},
-			"server_name": {Type: module.TypeStr},
-			"insecure":    {Type: module.TypeBool, Default: false},
-		}, RequiredIf: []module.RequiredIf{{Key: "driver", Value: "remote", Requirements: []string{"endpoint"}}},
-			RequiredTogether: [][]string{{"cert", "key"}}},
+		"builder":           builder.ArgSpec(),
 		"build": {Type: module.TypeDict, Options: map[string]*module.Option{
 			"path":             {Type: module.TypePath, Required: true},
 			"dockerfile":       {Type: module.TypeStr},
