@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,13 +55,39 @@ func runJSON(t testing.TB, args map[string]any, spec Spec, run RunFunc) runResul
 func decodeOne(t testing.TB, data []byte) map[string]any {
 	t.Helper()
 	dec := json.NewDecoder(bytes.NewReader(data))
-	var out map[string]any
-	require.NoError(t, dec.Decode(&out), "stdout: %s", data)
-	require.NotNil(t, out, "stdout: %s", data)
+	// Numbers echoed back in invocation are kept verbatim, and JSON allows
+	// numbers beyond float64 (Python reads 1e700 as inf): decode them as
+	// json.Number and turn the ones that fit into float64.
+	dec.UseNumber()
+	var raw map[string]any
+	require.NoError(t, dec.Decode(&raw), "stdout: %s", data)
+	require.NotNil(t, raw, "stdout: %s", data)
+	out := floatNumbers(raw).(map[string]any)
 	_, err := dec.Token()
 	require.ErrorIs(t, err, io.EOF, "more than one JSON value on stdout: %s", data)
 	checkProtocol(t, out)
 	return out
+}
+
+// floatNumbers replaces each json.Number in v that fits a finite float64 by
+// that float64, as encoding/json would have decoded it.
+func floatNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := x.Float64(); err == nil && !math.IsInf(f, 0) {
+			return f
+		}
+		return x
+	case []any:
+		for i := range x {
+			x[i] = floatNumbers(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = floatNumbers(x[k])
+		}
+	}
+	return v
 }
 
 // checkProtocol checks the shape rules Ansible relies on.
