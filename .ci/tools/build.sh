@@ -6,19 +6,32 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${TOOLS_CACHE:-$HOME/.cache/jenkins_ha.buildkit/tools}
 tool=$1
+tags=""   # build tags
+ldx=""    # extra -ldflags; @VERSION@ is replaced by the module version (v1.2.3), @SEMVER@ by 1.2.3
 # Each tool has its own module (here/<dir>/go.mod) so their dependencies never meet.
 case "$tool" in
   buildx) dir=buildx; pkg=github.com/docker/buildx/cmd/buildx; mod=github.com/docker/buildx; out=docker-buildx; env=(CGO_ENABLED=0) ;;
   buildkitd) dir=buildkit; pkg=github.com/moby/buildkit/cmd/buildkitd; mod=github.com/moby/buildkit; out=buildkitd; env=(CGO_ENABLED=0) ;;
   buildctl)  dir=buildkit; pkg=github.com/moby/buildkit/cmd/buildctl; mod=github.com/moby/buildkit; out=buildctl; env=(CGO_ENABLED=0) ;;
   trivy)  dir=trivy;  pkg=github.com/aquasecurity/trivy/cmd/trivy; mod=github.com/aquasecurity/trivy; out=trivy; env=(CGO_ENABLED=0 GOEXPERIMENT=jsonv2) ;;
+  # The current Docker Engine (tests/scripts/engine-current.sh): dockerd, and the
+  # containerd, shim and runc it runs, each pinned in its own module.
+  dockerd) dir=moby; pkg=github.com/moby/moby/v2/cmd/dockerd; mod=github.com/moby/moby/v2; out=dockerd; env=(CGO_ENABLED=0)
+    tags="exclude_graphdriver_btrfs exclude_graphdriver_devicemapper no_btrfs"
+    ldx='-X github.com/moby/moby/v2/dockerversion.Version=@VERSION@ -X github.com/moby/moby/v2/dockerversion.GitCommit=@VERSION@' ;;
+  containerd|containerd-shim-runc-v2) dir=containerd; pkg=github.com/containerd/containerd/v2/cmd/$tool; mod=github.com/containerd/containerd/v2; out=$tool; env=(CGO_ENABLED=0)
+    ldx='-X github.com/containerd/containerd/v2/version.Version=@VERSION@' ;;
+  runc) dir=runc; pkg=github.com/opencontainers/runc; mod=github.com/opencontainers/runc; out=runc; env=(CGO_ENABLED=1)
+    tags=seccomp  # needs libseccomp-dev and pkg-config (Debian packages)
+    ldx='-X main.version=@SEMVER@' ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 version=$(cd "$here/$dir" && go list -m -f '{{.Version}}' "$mod")
 dest="$cache/$out-$version"
 if [ ! -x "$dest" ]; then
   mkdir -p "$cache"
-  (cd "$here/$dir" && env "${env[@]}" go build -trimpath -ldflags='-s -w' -o "$dest.tmp" "$pkg") >&2
+  ldx=${ldx//@VERSION@/$version}; ldx=${ldx//@SEMVER@/${version#v}}
+  (cd "$here/$dir" && env "${env[@]}" go build -trimpath -tags "$tags" -ldflags="-s -w $ldx" -o "$dest.tmp" "$pkg") >&2
   mv "$dest.tmp" "$dest"
 fi
 echo "$dest"

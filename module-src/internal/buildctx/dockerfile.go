@@ -19,6 +19,9 @@ type Dockerfile struct {
 	// BuildKitOnly lists the constructs the classic builder cannot build,
 	// each as "line N: what".
 	BuildKitOnly []string
+	// Runs says whether any stage has a RUN step (which needs the target
+	// platform's CPU, or an emulator, on the builder).
+	Runs bool
 }
 
 // ParseDockerfile reads a Dockerfile's instructions. args are the build args
@@ -51,6 +54,9 @@ func ParseDockerfile(content []byte, args map[string]string) (*Dockerfile, error
 				word = word[:40] + "..."
 			}
 			return nil, fmt.Errorf("line %d: unknown instruction %q: is this a Dockerfile?", n.StartLine, word)
+		}
+		if cmd == "run" {
+			df.Runs = true
 		}
 		switch cmd {
 		case "arg":

@@ -19,7 +19,7 @@ type Request struct {
 	Args           map[string]string
 	Labels         map[string]string
 	Target         string
-	Platform       string
+	Platforms      []string // target platforms; several make a manifest list
 	NoCache        bool
 	Pull           bool
 	Network        string
@@ -31,6 +31,17 @@ type Request struct {
 	// BuildKit only.
 	Secrets []Secret
 	SSH     []SSH
+	// Push has BuildKit push the result under Tags (InsecurePush: over plain
+	// HTTP or to a registry with an untrusted certificate).
+	Push         bool
+	InsecurePush bool
+	// Logins are registry credentials by host for BuildKit's own pushes and
+	// pulls (else the docker CLI config's).
+	Logins map[string]Login
+	// NoLoad leaves the result out of the engine (a daemon builder's push only).
+	NoLoad bool
+	// Attest are attestations by kind ("provenance", "sbom") with their attributes.
+	Attest map[string]string
 	// Export, when set, writes the result there instead of into the engine's images.
 	Export *Export
 
@@ -40,6 +51,12 @@ type Request struct {
 
 	// Progress receives the plain build log as it happens.
 	Progress io.Writer
+}
+
+// Login is a registry user and password.
+type Login struct {
+	Username string
+	Password string
 }
 
 // Cache is a cache import or export: a BuildKit cache type and its attributes.

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	dockerconfig "github.com/docker/cli/cli/config"
+	clitypes "github.com/docker/cli/cli/config/types"
 	"github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
@@ -101,7 +102,13 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 	defer c.Close()
 	// The engine's own exporter names the image in the engine.
 	image := bkclient.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Tags, ",")}}
-	res, err := solve(ctx, c, req, image, b.Name())
+	if req.Push {
+		image.Attrs["push"] = "true"
+		if req.InsecurePush {
+			image.Attrs["registry.insecure"] = "true"
+		}
+	}
+	res, err := solve(ctx, c, req, []bkclient.ExportEntry{image}, b.Name())
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +118,9 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 	return res, nil
 }
 
-// solve runs one Dockerfile solve on c, exporting to image (or to req.Export
-// when set), with plain progress to req.Progress and step counts.
-func solve(ctx context.Context, c *bkclient.Client, req Request, image bkclient.ExportEntry, name string) (*Result, error) {
+// solve runs one Dockerfile solve on c, exporting to exports (or to
+// req.Export when set), with plain progress to req.Progress and step counts.
+func solve(ctx context.Context, c *bkclient.Client, req Request, exports []bkclient.ExportEntry, name string) (*Result, error) {
 	opt, err := solveOpt(req)
 	if err != nil {
 		return nil, err
@@ -126,7 +133,7 @@ func solve(ctx context.Context, c *bkclient.Client, req Request, image bkclient.
 		defer done()
 		opt.Exports = []bkclient.ExportEntry{exp}
 	} else {
-		opt.Exports = []bkclient.ExportEntry{image}
+		opt.Exports = exports
 	}
 
 	progress := req.Progress
@@ -211,8 +218,11 @@ func solveOpt(req Request) (*bkclient.SolveOpt, error) {
 	if req.Target != "" {
 		attrs["target"] = req.Target
 	}
-	if req.Platform != "" {
-		attrs["platform"] = req.Platform
+	if len(req.Platforms) > 0 {
+		attrs["platform"] = strings.Join(req.Platforms, ",")
+	}
+	for k, v := range req.Attest {
+		attrs["attest:"+k] = v
 	}
 	for k, v := range req.Args {
 		attrs["build-arg:"+k] = v
@@ -244,6 +254,9 @@ func solveOpt(req Request) (*bkclient.SolveOpt, error) {
 		return nil, fmt.Errorf("network %q: BuildKit builds use default, host or none (use build_method: legacy for a named network)", req.Network)
 	}
 	cfg := dockerconfig.LoadDefaultConfigFile(io.Discard)
+	for host, l := range req.Logins {
+		cfg.AuthConfigs[host] = clitypes.AuthConfig{Username: l.Username, Password: l.Password, ServerAddress: host}
+	}
 	attachables := []session.Attachable{authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
 		AuthConfigProvider: authprovider.LoadAuthConfig(cfg),
 	})}

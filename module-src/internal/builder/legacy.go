@@ -66,7 +66,7 @@ func (b *Legacy) Build(ctx context.Context, req Request) (*Result, error) {
 		BuildArgs:   args,
 		Labels:      req.Labels,
 		Target:      req.Target,
-		Platform:    req.Platform,
+		Platform:    strings.Join(req.Platforms, ","),
 		NoCache:     req.NoCache,
 		PullParent:  req.Pull,
 		NetworkMode: req.Network,

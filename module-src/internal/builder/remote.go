@@ -9,6 +9,7 @@ import (
 
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/containerd/platforms"
 	bkclient "github.com/moby/buildkit/client"
 )
 
@@ -81,38 +82,79 @@ func (r Remote) Connect(ctx context.Context) (*bkclient.Client, error) {
 	return c, nil
 }
 
-// RemoteBuildKit builds on a standalone BuildKit daemon and loads the result
-// into the engine (the docker exporter's tarball streamed into the engine's
-// image load), so the image is in the engine as with the engine's builder.
-type RemoteBuildKit struct {
-	remote Remote
-	api    *client.Client
+// DaemonBuildKit builds on a BuildKit daemon of its own (a remote one or one
+// in a container) and delivers the result: loaded into the engine (the docker
+// exporter's tarball streamed into the engine's image load) and/or pushed by
+// BuildKit itself (needed for several platforms and for attestations).
+type DaemonBuildKit struct {
+	name    string
+	connect func(context.Context) (*bkclient.Client, error)
+	api     *client.Client
 }
 
 // NewRemoteBuildKit returns the builder for the daemon r, loading into the engine api.
-func NewRemoteBuildKit(r Remote, api *client.Client) *RemoteBuildKit {
-	return &RemoteBuildKit{remote: r, api: api}
+func NewRemoteBuildKit(r Remote, api *client.Client) *DaemonBuildKit {
+	return &DaemonBuildKit{name: "buildkit (remote " + r.Endpoint + ")", connect: r.Connect, api: api}
+}
+
+// NewContainerBuildKit returns the builder for the container builder c.
+func NewContainerBuildKit(c *Container, api *client.Client) *DaemonBuildKit {
+	return &DaemonBuildKit{name: "buildkit (docker-container " + c.Name + ")", connect: c.Connect, api: api}
 }
 
 // Name implements Builder.
-func (b *RemoteBuildKit) Name() string { return "buildkit (remote " + b.remote.Endpoint + ")" }
+func (b *DaemonBuildKit) Name() string { return b.name }
 
-// Build implements Builder.
-func (b *RemoteBuildKit) Build(ctx context.Context, req Request) (*Result, error) {
-	c, err := b.remote.Connect(ctx)
+// Platforms lists the platforms the daemon's workers can run (natively or
+// through binfmt emulators registered when the daemon started).
+func (b *DaemonBuildKit) Platforms(ctx context.Context) ([]string, error) {
+	c, err := b.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	load := &engineLoad{api: b.api, ctx: ctx}
-	image := bkclient.ExportEntry{
-		Type:   bkclient.ExporterDocker,
-		Attrs:  map[string]string{"name": strings.Join(req.Tags, ",")},
-		Output: load.start,
+	workers, err := c.ListWorkers(ctx)
+	if err != nil {
+		return nil, err
 	}
-	res, err := solve(ctx, c, req, image, b.Name())
-	if lerr := load.wait(); err == nil && lerr != nil {
-		return nil, fmt.Errorf("load the image into the engine: %w", lerr)
+	var out []string
+	for _, w := range workers {
+		for _, p := range w.Platforms {
+			out = append(out, platforms.Format(platforms.Normalize(p)))
+		}
+	}
+	return out, nil
+}
+
+// Build implements Builder.
+func (b *DaemonBuildKit) Build(ctx context.Context, req Request) (*Result, error) {
+	c, err := b.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var exports []bkclient.ExportEntry
+	var load *engineLoad
+	if !req.NoLoad {
+		load = &engineLoad{api: b.api, ctx: ctx}
+		exports = append(exports, bkclient.ExportEntry{
+			Type:   bkclient.ExporterDocker,
+			Attrs:  map[string]string{"name": strings.Join(req.Tags, ",")},
+			Output: load.start,
+		})
+	}
+	if req.Push {
+		attrs := map[string]string{"name": strings.Join(req.Tags, ","), "push": "true"}
+		if req.InsecurePush {
+			attrs["registry.insecure"] = "true"
+		}
+		exports = append(exports, bkclient.ExportEntry{Type: bkclient.ExporterImage, Attrs: attrs})
+	}
+	res, err := solve(ctx, c, req, exports, b.Name())
+	if load != nil {
+		if lerr := load.wait(); err == nil && lerr != nil {
+			return nil, fmt.Errorf("load the image into the engine: %w", lerr)
+		}
 	}
 	return res, err
 }

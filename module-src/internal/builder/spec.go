@@ -1,9 +1,14 @@
 package builder
 
-import "github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+import (
+	"github.com/docker/docker/client"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+)
 
 // Choice is the `builder` option the modules share: which BuildKit — the
-// engine's (driver docker) or a standalone daemon (driver remote).
+// engine's (driver docker), one in a container on the engine (driver
+// docker-container) or a standalone daemon (driver remote).
 type Choice struct {
 	Name       string `json:"name"`
 	Driver     string `json:"driver"`
@@ -13,6 +18,16 @@ type Choice struct {
 	Key        string `json:"key"`
 	ServerName string `json:"server_name"`
 	Insecure   bool   `json:"insecure"`
+
+	Image              string   `json:"image"`
+	Memory             string   `json:"memory"`
+	CPUs               string   `json:"cpus"`
+	Network            string   `json:"network"`
+	Config             string   `json:"config"`
+	InsecureRegistries []string `json:"insecure_registries"`
+	RegistryMirrors    []string `json:"registry_mirrors"`
+
+	Fallback bool `json:"fallback"`
 }
 
 // Remote is the daemon a remote choice names, and whether it is one.
@@ -23,18 +38,38 @@ func (c *Choice) Remote() (Remote, bool) {
 	return Remote{Endpoint: c.Endpoint, CA: c.CA, Cert: c.Cert, Key: c.Key, ServerName: c.ServerName, Insecure: c.Insecure}, true
 }
 
+// Container is the container builder a docker-container choice names (on
+// the engine api at host), and whether it is one.
+func (c *Choice) Container(api *client.Client, host string) (*Container, bool) {
+	if c == nil || c.Driver != "docker-container" {
+		return nil, false
+	}
+	return NewContainer(Container{
+		Name: c.Name, Image: c.Image, Memory: c.Memory, CPUs: c.CPUs, Network: c.Network, Config: c.Config,
+		InsecureRegistries: c.InsecureRegistries, RegistryMirrors: c.RegistryMirrors,
+	}, api, host), true
+}
+
 // ArgSpec is the `builder` option for a module's argument spec
 // (documented by the jenkins_ha.buildkit.builder doc fragment).
 func ArgSpec() *module.Option {
 	return &module.Option{Type: module.TypeDict, Options: map[string]*module.Option{
-		"name":        {Type: module.TypeStr},
-		"driver":      {Type: module.TypeStr, Default: "docker", Choices: []any{"docker", "remote"}},
-		"endpoint":    {Type: module.TypeStr},
-		"ca":          {Type: module.TypePath},
-		"cert":        {Type: module.TypePath},
-		"key":         {Type: module.TypePath},
-		"server_name": {Type: module.TypeStr},
-		"insecure":    {Type: module.TypeBool, Default: false},
+		"name":                {Type: module.TypeStr},
+		"driver":              {Type: module.TypeStr, Default: "docker", Choices: []any{"docker", "docker-container", "remote"}},
+		"endpoint":            {Type: module.TypeStr},
+		"ca":                  {Type: module.TypePath},
+		"cert":                {Type: module.TypePath},
+		"key":                 {Type: module.TypePath},
+		"server_name":         {Type: module.TypeStr},
+		"insecure":            {Type: module.TypeBool, Default: false},
+		"image":               {Type: module.TypeStr},
+		"memory":              {Type: module.TypeStr},
+		"cpus":                {Type: module.TypeStr},
+		"network":             {Type: module.TypeStr},
+		"config":              {Type: module.TypePath},
+		"insecure_registries": {Type: module.TypeList, Elements: module.TypeStr},
+		"registry_mirrors":    {Type: module.TypeList, Elements: module.TypeStr},
+		"fallback":            {Type: module.TypeBool, Default: false},
 	}, RequiredIf: []module.RequiredIf{{Key: "driver", Value: "remote", Requirements: []string{"endpoint"}}},
 		RequiredTogether: [][]string{{"cert", "key"}}}
 }

@@ -47,6 +47,18 @@ func openBackend(ctx context.Context, o Options) (backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c, ok := o.Builder.Container(e.API, e.Host); ok {
+		if err := c.Check(); err != nil {
+			e.Close()
+			return nil, err
+		}
+		bk, err := c.Connect(ctx)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		return &buildkitBackend{c: bk, label: c.Name, via: e}, nil
+	}
 	return &engineBackend{e: e}, nil
 }
 
@@ -93,10 +105,16 @@ func (b *engineBackend) prune(ctx context.Context, p policy, all bool) (int, int
 type buildkitBackend struct {
 	c     *bkclient.Client
 	label string
+	via   *engine.Engine // the engine a container builder is reached through
 }
 
 func (b *buildkitBackend) name() string { return b.label }
-func (b *buildkitBackend) close()       { b.c.Close() }
+func (b *buildkitBackend) close() {
+	b.c.Close()
+	if b.via != nil {
+		b.via.Close()
+	}
+}
 
 func (b *buildkitBackend) usage(ctx context.Context) ([]record, error) {
 	du, err := b.c.DiskUsage(ctx)

@@ -65,6 +65,9 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if o.State == "diagnose" {
 		return diagnose(ctx, m, o, p)
 	}
+	if o.State == "reset" && o.Builder != nil && o.Builder.Driver == "docker-container" {
+		return resetContainer(ctx, m, o)
+	}
 	b, err := openBackend(ctx, o)
 	if err != nil {
 		return module.Result{}, err
@@ -233,4 +236,30 @@ func prune(ctx context.Context, m *module.Module, b backend, p policy, all bool)
 	data["reclaimed_bytes"] = reclaimed
 	data["reclaimed"] = units.BytesSize(float64(reclaimed))
 	return module.Result{Changed: deleted > 0 || reclaimed > 0, Data: data}, nil
+}
+
+// resetContainer is state=reset for a docker-container builder: its
+// container and state volume removed and the builder created again. Nothing
+// that is not the builder's own is touched.
+func resetContainer(ctx context.Context, m *module.Module, o Options) (module.Result, error) {
+	e, err := engine.Connect(ctx, o.Options)
+	if err != nil {
+		return module.Result{}, err
+	}
+	defer e.Close()
+	c, _ := o.Builder.Container(e.API, e.Host)
+	if err := c.Check(); err != nil {
+		return module.Result{}, err
+	}
+	status, err := c.Status(ctx)
+	if err != nil {
+		return module.Result{}, fmt.Errorf("builder %s: %w", c.Name, err)
+	}
+	data := map[string]any{"builder": map[string]any{"name": c.Name, "container": c.ContainerName(), "volume": c.StateVolume(), "status_before": status}}
+	if m.CheckMode {
+		return module.Result{Changed: true, Data: data}, nil
+	}
+	actions, err := c.Reset(ctx)
+	data["actions"] = actions
+	return module.Result{Changed: true, Data: data}, err
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	dockerconfig "github.com/docker/cli/cli/config"
+	"github.com/containerd/platforms"
 	"github.com/docker/go-units"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
@@ -58,6 +59,9 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	data["inputs_digest"] = inputs
 	data["context"] = map[string]any{"files": sum.Files, "bytes": sum.Bytes, "hashed": sum.Hashed, "ignore_file": bctx.IgnoreFile}
 
+	if r.pushedByBuildKit() {
+		return r.buildPushed(ctx, df, req, inputs)
+	}
 	beforeID := any(nil)
 	upToDate := false
 	if before != nil {
@@ -93,6 +97,28 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	if err != nil {
 		return err
 	}
+	res, err := r.runBuild(ctx, bld, req)
+	if err != nil {
+		return err
+	}
+	data["total_steps"] = res.Steps
+	data["cached_steps"] = res.CachedSteps
+	after, err := r.inspect(ctx, r.ref)
+	if err != nil {
+		return err
+	}
+	if after == nil {
+		return fmt.Errorf("build of %s reported image %s, but the engine has no image under that name", r.ref, res.ImageID)
+	}
+	r.res.Changed = true
+	r.settle(before, after)
+	return r.outputs(ctx, req, true)
+}
+
+// runBuild runs the build on bld within build_timeout, retrying what is
+// transient, and records the builder, duration, retries and log.
+func (r *runner) runBuild(ctx context.Context, bld builder.Builder, req builder.Request) (*builder.Result, error) {
+	data := r.res.Data
 	var log tailBuffer
 	req.Progress = &log
 	bctxTimeout, cancel := context.WithTimeout(ctx, time.Duration(r.o.BuildTimeout)*time.Second)
@@ -110,29 +136,23 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	data["stdout"] = log.String()
 	if err != nil {
 		if errors.Is(bctxTimeout.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			return fmt.Errorf("build of %s timed out after %ds (build_timeout); the build was cancelled and %s was left as it was", r.ref, r.o.BuildTimeout, r.ref)
+			return nil, fmt.Errorf("build of %s timed out after %ds (build_timeout); the build was cancelled and %s was left as it was", r.ref, r.o.BuildTimeout, r.ref)
 		}
 		var step *builder.StepError
 		if errors.As(err, &step) {
-			return fmt.Errorf("build of %s failed: %s", r.ref, step.Msg)
+			return nil, fmt.Errorf("build of %s failed: %s", r.ref, step.Msg)
 		}
-		return fmt.Errorf("build of %s: %w", r.ref, err)
+		return nil, fmt.Errorf("build of %s: %w", r.ref, err)
 	}
 	for _, w := range res.Warnings {
 		r.m.Warn("Dockerfile: " + w)
 	}
 	data["total_steps"] = res.Steps
 	data["cached_steps"] = res.CachedSteps
-	after, err := r.inspect(ctx, r.ref)
-	if err != nil {
-		return err
+	if res.Steps > 0 {
+		data["cache_hit_ratio"] = float64(res.CachedSteps) / float64(res.Steps)
 	}
-	if after == nil {
-		return fmt.Errorf("build of %s reported image %s, but the engine has no image under that name", r.ref, res.ImageID)
-	}
-	r.res.Changed = true
-	r.settle(before, after)
-	return r.outputs(ctx, req, true)
+	return res, nil
 }
 
 // withConfigProxy adds the docker CLI config's proxies (proxies.default or
@@ -174,14 +194,24 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 		needs = append(needs, "build.cache_to")
 	}
 	need := strings.Join(needs, "; ")
-	if remote, ok := r.o.Builder.Remote(); ok {
+	fellBack := false
+	if d := r.o.Builder; d != nil && d.Driver != "" && d.Driver != "docker" {
 		if r.o.BuildMethod == "legacy" {
-			return nil, fmt.Errorf("build_method=legacy builds with the engine's classic builder; it cannot use builder.driver=remote")
+			return nil, fmt.Errorf("build_method=legacy builds with the engine's classic builder; it cannot use builder.driver=%s", d.Driver)
 		}
-		if err := remote.Check(); err != nil {
+		bld, err := r.daemonBuilder(ctx)
+		if err == nil && df.Runs {
+			err = r.checkPlatforms(ctx, bld, req.Platforms)
+		}
+		if err == nil {
+			return bld, nil
+		}
+		if !d.Fallback {
 			return nil, err
 		}
-		return builder.NewRemoteBuildKit(remote, r.e.API), nil
+		fellBack = true
+		r.actions = append(r.actions, fmt.Sprintf("Fell back from builder.driver=%s to the engine's BuildKit: %v", d.Driver, err))
+		r.m.Warn(fmt.Sprintf("builder.driver=%s is not usable (%v); building on the engine's BuildKit (builder.fallback)", d.Driver, err))
 	}
 	if r.o.BuildMethod == "legacy" {
 		if need != "" {
@@ -207,6 +237,19 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 			}
 			break
 		}
+		if len(req.Platforms) > 1 || len(req.Attest) > 0 {
+			ok, err := bk.CanExportCache(cctx) // the containerd image store
+			if err != nil {
+				return nil, fmt.Errorf("ask the engine's BuildKit for its image store: %w", err)
+			}
+			if !ok && len(req.Platforms) > 1 {
+				return nil, fmt.Errorf("build.platform lists %d platforms, but the engine at %s keeps one platform per image (classic image store, e.g. Docker 20.10): use builder.driver docker-container or remote with push: true, or an engine on the containerd image store", len(req.Platforms), r.e.Host)
+			}
+			if !ok {
+				r.m.Warn(fmt.Sprintf("build.provenance/build.sbom: the engine's embedded BuildKit (classic image store) cannot store attestations; none were produced for %s. Use builder.driver docker-container or remote with push: true", r.ref))
+				r.res.Data["attestations"] = "not produced: the engine's classic image store cannot hold them"
+			}
+		}
 		if r.o.Build.ContainerLimits != nil {
 			r.m.Warn("build.container_limits applies to the classic builder only; BuildKit ignores it (use a docker-container builder with memory/cpus limits)")
 		}
@@ -218,8 +261,70 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 	if need != "" {
 		return nil, fmt.Errorf("the engine at %s has no BuildKit (%v) and the build needs it: %s", r.e.Host, err, need)
 	}
+	if fellBack {
+		r.actions = append(r.actions, fmt.Sprintf("Fell back from the engine's BuildKit to the classic builder: %v", err))
+	}
 	r.m.Warn(fmt.Sprintf("the engine at %s has no BuildKit (%v); built with the classic builder", r.e.Host, err))
 	return builder.NewLegacy(r.e.API), nil
+}
+
+// checkPlatforms refuses, before the build, target platforms the daemon
+// cannot run RUN steps for, saying how to get an emulator.
+func (r *runner) checkPlatforms(ctx context.Context, bld *builder.DaemonBuildKit, want []string) error {
+	if len(want) == 0 {
+		return nil
+	}
+	have, err := bld.Platforms(ctx)
+	if err != nil {
+		return fmt.Errorf("ask %s for its platforms: %w", bld.Name(), err)
+	}
+	for i, p := range want {
+		spec, err := platforms.Parse(p)
+		if err != nil {
+			return fmt.Errorf("build.platform[%d]: %v", i, err)
+		}
+		ok := false
+		for _, h := range have {
+			if hs, err := platforms.Parse(h); err == nil && platforms.Only(hs).Match(spec) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("build.platform[%d]: %s cannot run RUN steps for %s (it runs %s): register QEMU emulators with binfmt_misc (Debian: apt-get install qemu-user-static binfmt-support) and restart the builder (buildkit_cache state=reset)", i, bld.Name(), platforms.Format(spec), strings.Join(have, ", "))
+		}
+	}
+	return nil
+}
+
+// daemonBuilder is the builder of builder.driver docker-container or remote,
+// made ready to build (a container builder is created or started).
+func (r *runner) daemonBuilder(ctx context.Context) (*builder.DaemonBuildKit, error) {
+	if remote, ok := r.o.Builder.Remote(); ok {
+		if err := remote.Check(); err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		c, err := remote.Connect(cctx)
+		if err != nil {
+			return nil, err
+		}
+		c.Close()
+		return builder.NewRemoteBuildKit(remote, r.e.API), nil
+	}
+	if c, ok := r.o.Builder.Container(r.e.API, r.e.Host); ok {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		acts, err := c.Ensure(cctx)
+		r.actions = append(r.actions, acts...)
+		if err != nil {
+			return nil, err
+		}
+		r.res.Data["builder_container"] = c.ContainerName()
+		return builder.NewContainerBuildKit(c, r.e.API), nil
+	}
+	return nil, fmt.Errorf("builder.driver: %q is not a BuildKit daemon driver", r.o.Builder.Driver)
 }
 
 // request turns the build options into a builder request.
@@ -233,7 +338,7 @@ func (r *runner) request(bctx *buildctx.Context, args map[string]string) (builde
 		Args:           args,
 		Labels:         stringMap(b.Labels),
 		Target:         b.Target,
-		Platform:       b.Platform,
+		Platforms:      b.Platform,
 		NoCache:        b.NoCache,
 		Pull:           b.Pull,
 		Network:        b.Network,
@@ -242,6 +347,18 @@ func (r *runner) request(bctx *buildctx.Context, args map[string]string) (builde
 	}
 	if req.Labels == nil {
 		req.Labels = map[string]string{}
+	}
+	if b.Provenance != "" || b.SBOM {
+		req.Attest = map[string]string{}
+		if b.Provenance != "" {
+			req.Attest["provenance"] = "mode=" + b.Provenance
+		}
+		if b.SBOM {
+			req.Attest["sbom"] = "true"
+			if b.SBOMGenerator != "" {
+				req.Attest["sbom"] = "generator=" + b.SBOMGenerator
+			}
+		}
 	}
 	switch b.Network {
 	case "", "default", "bridge", "host", "none":

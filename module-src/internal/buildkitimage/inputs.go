@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
@@ -51,7 +52,7 @@ func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *b
 		"dockerfile": map[string]string{"path": filepath.ToSlash(dfRel), "sha256": hex.EncodeToString(dfSum[:])},
 		"args":       req.Args,
 		"target":     req.Target,
-		"platform":   req.Platform,
+		"platform":   strings.Join(req.Platforms, ","),
 		"labels":     labels,
 		"network":    req.Network,
 		"etc_hosts":  req.ExtraHosts,
@@ -59,6 +60,9 @@ func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *b
 		// Secret values never enter the digest (nor the image): only which secrets and agents the build gets.
 		"secrets": secretIDs(req.Secrets),
 		"ssh":     sshIDs(req.SSH),
+	}
+	if len(req.Attest) > 0 {
+		doc["attest"] = req.Attest // only when asked, so older digests stay valid
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {

@@ -53,7 +53,10 @@ type BuildOptions struct {
 	Pull            bool             `json:"pull"`
 	Network         string           `json:"network"`
 	EtcHosts        map[string]any   `json:"etc_hosts"`
-	Platform        string           `json:"platform"`
+	Platform        []string         `json:"platform"`
+	Provenance      string           `json:"provenance"`
+	SBOM            bool             `json:"sbom"`
+	SBOMGenerator   string           `json:"sbom_generator"`
 	CacheFrom       []any            `json:"cache_from"`
 	CacheTo         []CacheEntry     `json:"cache_to"`
 	Rm              bool             `json:"rm"`
@@ -148,7 +151,10 @@ func Spec() module.Spec {
 			"pull":             {Type: module.TypeBool, Default: false},
 			"network":          {Type: module.TypeStr},
 			"etc_hosts":        {Type: module.TypeDict},
-			"platform":         {Type: module.TypeStr},
+			"platform":         {Type: module.TypeList, Elements: module.TypeStr},
+			"provenance":       {Type: module.TypeStr, Choices: []any{"min", "max"}},
+			"sbom":             {Type: module.TypeBool, Default: false},
+			"sbom_generator":   {Type: module.TypeStr},
 			"cache_from":       {Type: module.TypeList, Elements: module.TypeRaw},
 			"cache_to":         {Type: module.TypeList, Elements: module.TypeDict, Options: cacheEntry},
 			"rm":               {Type: module.TypeBool, Default: true},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -136,6 +137,16 @@ func (r *runner) checkOptions() error {
 	if o.RetryDelay < 0 {
 		return fmt.Errorf("retry_delay: must be 0 or more seconds, got %v", o.RetryDelay)
 	}
+	if o.Build != nil {
+		for i, p := range o.Build.Platform {
+			if _, err := platforms.Parse(p); err != nil {
+				return fmt.Errorf("build.platform[%d]: %q is not a platform (os/arch[/variant], e.g. linux/arm64): %v", i, p, err)
+			}
+		}
+	}
+	if o.State == "present" && o.Source == "build" && r.pushedByBuildKit() {
+		return r.checkPushedOptions()
+	}
 	return nil
 }
 
@@ -176,8 +187,8 @@ func (r *runner) present(ctx context.Context) error {
 			err = fmt.Errorf("Cannot find the image %s locally.", r.ref)
 		}
 	}
-	if err != nil {
-		return err
+	if err != nil || (r.o.Source == "build" && r.pushedByBuildKit()) {
+		return err // a builder push is complete: the engine holds no image to archive, tag or push
 	}
 	if r.o.ArchivePath != "" {
 		if err := r.archive(ctx); err != nil {

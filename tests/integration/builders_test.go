@@ -1,0 +1,350 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testBuildKitImage is a BuildKit image made here (no registry can be pulled
+// from): the pinned buildkitd and buildctl, Debian's runc and its libraries,
+// on the local busybox image.
+const testBuildKitImage = "local/buildkit:test"
+
+var buildkitImageOnce sync.Once
+
+func buildkitImage(t *testing.T) string {
+	t.Helper()
+	buildkitImageOnce.Do(func() {
+		dir := t.TempDir()
+		copyFile := func(src, dst string) {
+			b, err := os.ReadFile(src)
+			require.NoError(t, err)
+			require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, dst)), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, dst), b, 0o755))
+		}
+		for _, env := range []string{"BUILDKITD", "BUILDCTL"} {
+			bin := os.Getenv(env)
+			require.NotEmpty(t, bin, "%s is not set: run .ci/tools/build.sh (tests/run does)", env)
+			copyFile(bin, "root/usr/bin/"+strings.ToLower(env))
+		}
+		runc, err := exec.LookPath("runc")
+		require.NoError(t, err, "Debian's runc (docker.io depends on it)")
+		copyFile(runc, "root/usr/bin/runc")
+		out, err := exec.Command("ldd", runc).Output()
+		require.NoError(t, err)
+		for _, m := range regexp.MustCompile(`(/[^ ]+\.so[^ ]*)`).FindAllString(string(out), -1) {
+			copyFile(m, "root"+m)
+		}
+		df := "FROM local/busybox:latest\nCOPY root/ /\nRUN mkdir -p /run/buildkit /etc/buildkit /var/lib/buildkit\n" +
+			"ENV PATH=/usr/bin:/bin\nVOLUME /var/lib/buildkit\nENTRYPOINT [\"buildkitd\"]\n"
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644))
+		cmd := exec.Command("docker", "build", "-q", "-t", testBuildKitImage, dir)
+		cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+		b, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(b))
+	})
+	return testBuildKitImage
+}
+
+// registryBase pushes the local busybox image to the plain test registry, so
+// builders that cannot see the engine's images can build FROM it.
+func registryBase(t *testing.T) string {
+	t.Helper()
+	requireRegistries(t)
+	ref := plainRegistry + "/bk-it/busybox:latest"
+	api := dockerClient(t)
+	ctx := context.Background()
+	require.NoError(t, api.ImageTag(ctx, "local/busybox:latest", ref))
+	rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: "e30="})
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, rc)
+	rc.Close()
+	return ref
+}
+
+// containerBuilder is a builder option for a fresh docker-container builder,
+// removed (with its state) when the test ends.
+func containerBuilder(t *testing.T, name string, extra map[string]any) map[string]any {
+	t.Helper()
+	b := map[string]any{"driver": "docker-container", "name": name, "image": buildkitImage(t), "network": "host",
+		"insecure_registries": []any{plainRegistry}}
+	for k, v := range extra {
+		b[k] = v
+	}
+	t.Cleanup(func() {
+		api := dockerClient(t)
+		_ = api.ContainerRemove(context.Background(), "buildx_buildkit_"+name+"0", container.RemoveOptions{Force: true})
+		_ = api.VolumeRemove(context.Background(), "buildx_buildkit_"+name+"0_state", true)
+	})
+	return b
+}
+
+func actionsOf(r result) []string {
+	var out []string
+	list, _ := r["actions"].([]any)
+	for _, a := range list {
+		s, _ := a.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestDockerContainerBuilder(t *testing.T) {
+	dockerCfg := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", dockerCfg)
+	base := registryBase(t)
+	name := uniqueName(t)
+	bname := "bk-it-b-" + name[len("bk-it-"):]
+	dir := writeContext(t, map[string]string{
+		"Dockerfile":  "FROM " + base + "\nCOPY payload.txt /payload.txt\nRUN cat /payload.txt > /copied.txt\n",
+		"payload.txt": "built in a container builder\n",
+	})
+	args := buildArgs(name, dir, nil)
+	args["builder"] = containerBuilder(t, bname, map[string]any{"memory": "1g", "cpus": "1.5"})
+
+	first := run(t, "buildkit_image", args)
+	require.False(t, first.failed(), first.msg())
+	assert.True(t, first.changed())
+	assert.Equal(t, "buildkit (docker-container "+bname+")", first["builder"])
+	assert.Contains(t, actionsOf(first), fmt.Sprintf("Created builder %s (container buildx_buildkit_%s0)", bname, bname))
+	_, files := savedImage(t, name+":latest")
+	assert.Equal(t, "built in a container builder\n", string(files["copied.txt"]), "RUN ran in the builder; the result is in the engine")
+
+	api := dockerClient(t)
+	ctx := context.Background()
+	info, err := api.ContainerInspect(ctx, "buildx_buildkit_"+bname+"0")
+	require.NoError(t, err)
+	assert.True(t, info.State.Running)
+	assert.Equal(t, int64(1<<30), info.HostConfig.Memory, "memory limit applied to the builder's container")
+	assert.Equal(t, int64(150000), info.HostConfig.CPUQuota, "cpus=1.5 is a CFS quota of 150000/100000")
+	assert.Equal(t, int64(100000), info.HostConfig.CPUPeriod)
+	_, err = api.VolumeInspect(ctx, "buildx_buildkit_"+bname+"0_state")
+	assert.NoError(t, err, "state volume")
+
+	second := run(t, "buildkit_image", args)
+	require.False(t, second.failed(), second.msg())
+	assert.False(t, second.changed(), "unchanged inputs: no build")
+
+	// New limits are applied to the running builder; its cache stays.
+	args["builder"].(map[string]any)["memory"] = "2g"
+	args["force_source"] = true
+	third := run(t, "buildkit_image", args)
+	require.False(t, third.failed(), third.msg())
+	assert.Contains(t, actionsOf(third), "Updated builder "+bname+": memory 2g")
+	assert.NotContains(t, strings.Join(actionsOf(third), "\n"), "Created builder")
+	info, err = api.ContainerInspect(ctx, "buildx_buildkit_"+bname+"0")
+	require.NoError(t, err)
+	assert.Equal(t, int64(2<<30), info.HostConfig.Memory)
+	assert.Equal(t, 1.0, third["cache_hit_ratio"], "a forced rebuild of unchanged inputs comes from the builder's cache")
+
+	// buildx's store knows our builder.
+	var ng map[string]any
+	b, err := os.ReadFile(filepath.Join(dockerCfg, "buildx", "instances", bname))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &ng))
+	assert.Equal(t, "docker-container", ng["Driver"])
+	if bx := os.Getenv("BUILDX"); bx != "" {
+		require.NoError(t, os.MkdirAll(filepath.Join(dockerCfg, "cli-plugins"), 0o755))
+		require.NoError(t, os.Symlink(bx, filepath.Join(dockerCfg, "cli-plugins", "docker-buildx")))
+		out, err := exec.Command("docker", "buildx", "ls").CombinedOutput()
+		require.NoError(t, err, string(out))
+		assert.Contains(t, string(out), bname, "docker buildx ls lists our builder")
+		assert.Contains(t, string(out), "docker-container")
+
+		// A builder made by `docker buildx create` is used as it is.
+		made := "bk-it-bx-" + name[len("bk-it-"):]
+		out, err = exec.Command("docker", "buildx", "create", "--name", made, "--driver", "docker-container",
+			"--driver-opt", "image="+buildkitImage(t)+",network=host").CombinedOutput()
+		require.NoError(t, err, string(out))
+		t.Cleanup(func() { _ = exec.Command("docker", "buildx", "rm", "--force", made).Run() })
+		other := buildArgs(uniqueName(t), writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nLABEL made.by=buildx\n"}), nil)
+		other["builder"] = map[string]any{"driver": "docker-container", "name": made}
+		res := run(t, "buildkit_image", other)
+		require.False(t, res.failed(), res.msg())
+		assert.Equal(t, "buildkit (docker-container "+made+")", res["builder"])
+		assert.Equal(t, "buildx", res.label("made.by"))
+	}
+
+	missing := run(t, "buildkit_image", map[string]any{"name": uniqueName(t), "source": "build", "build": map[string]any{"path": dir},
+		"builder": map[string]any{"driver": "docker-container", "name": "bk-it-never-made"}})
+	assert.True(t, missing.failed())
+	assert.Contains(t, missing.msg(), "builder.image is not set")
+	bad := run(t, "buildkit_image", map[string]any{"name": uniqueName(t), "source": "build", "build": map[string]any{"path": dir},
+		"builder": map[string]any{"driver": "docker-container", "name": bname, "memory": "lots"}})
+	assert.True(t, bad.failed())
+	assert.Contains(t, bad.msg(), "builder.memory")
+}
+
+// registryIndex fetches repo:tag's manifest list / OCI index from the plain registry.
+func registryIndex(t *testing.T, repo, tag string) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest("GET", fmt.Sprintf("http://%s/v2/%s/manifests/%s", plainRegistry, repo, tag), nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	var idx map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&idx))
+	return idx
+}
+
+func TestMultiPlatformPushWithProvenance(t *testing.T) {
+	requireRegistries(t)
+	name := uniqueName(t)
+	repo := "bk-it/multi-" + name[len("bk-it-"):]
+	dir := writeContext(t, map[string]string{
+		"Dockerfile":  "FROM scratch\nARG TARGETPLATFORM\nCOPY payload.txt /payload.txt\nLABEL built.for=$TARGETPLATFORM\n",
+		"payload.txt": "one per platform\n",
+	})
+	args := map[string]any{"name": plainRegistry + "/" + repo, "tag": "v1", "source": "build", "push": true,
+		"build":   map[string]any{"path": dir, "platform": []any{"linux/amd64", "linux/arm64"}, "provenance": "max"},
+		"builder": containerBuilder(t, "bk-it-mp-"+name[len("bk-it-"):], nil)}
+
+	noPush := map[string]any{}
+	for k, v := range args {
+		noPush[k] = v
+	}
+	noPush["push"] = false
+	refused := run(t, "buildkit_image", noPush)
+	assert.True(t, refused.failed())
+	assert.Contains(t, refused.msg(), "build.platform lists 2 platforms")
+	assert.Contains(t, refused.msg(), "push: true")
+
+	check := run(t, "buildkit_image", args, checkMode)
+	require.False(t, check.failed(), check.msg())
+	assert.True(t, check.changed())
+
+	first := run(t, "buildkit_image", args)
+	require.False(t, first.failed(), first.msg())
+	assert.True(t, first.changed())
+	digest := first.imageID()
+	assert.True(t, strings.HasPrefix(digest, "sha256:"), digest)
+
+	idx := registryIndex(t, repo, "v1")
+	var plats []string
+	attestations := 0
+	for _, m := range idx["manifests"].([]any) {
+		m := m.(map[string]any)
+		p := m["platform"].(map[string]any)
+		ann, _ := m["annotations"].(map[string]any)
+		if ann["vnd.docker.reference.type"] == "attestation-manifest" {
+			attestations++
+			continue
+		}
+		plats = append(plats, fmt.Sprintf("%s/%s", p["os"], p["architecture"]))
+	}
+	assert.ElementsMatch(t, []string{"linux/amd64", "linux/arm64"}, plats, "a manifest list of both platforms")
+	assert.Equal(t, 2, attestations, "a provenance attestation manifest per platform")
+
+	second := run(t, "buildkit_image", args)
+	require.False(t, second.failed(), second.msg())
+	assert.False(t, second.changed(), "unchanged inputs, registry still has what was pushed")
+	assert.Equal(t, digest, second.imageID())
+
+	// The engine's own BuildKit (classic store) cannot hold several platforms: refused before any work.
+	engine := map[string]any{"name": name, "source": "build", "build": map[string]any{"path": dir, "platform": "linux/amd64,linux/arm64"}}
+	if !engineHasContainerdStore(t) {
+		res := run(t, "buildkit_image", engine)
+		assert.True(t, res.failed())
+		assert.Contains(t, res.msg(), "keeps one platform per image")
+		// Attestations on the engine's builder: built, with a warning that none were produced.
+		one := run(t, "buildkit_image", map[string]any{"name": name, "source": "build", "build": map[string]any{"path": dir, "provenance": "min"}})
+		require.False(t, one.failed(), one.msg())
+		assert.Contains(t, toJSON(t, one["warnings"]), "none were produced")
+	}
+}
+
+func engineHasContainerdStore(t *testing.T) bool {
+	info, err := dockerClient(t).Info(context.Background())
+	require.NoError(t, err)
+	for _, kv := range info.DriverStatus {
+		if kv[0] == "driver-type" && strings.Contains(kv[1], "snapshotter") {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRegistryCacheSharedBetweenBuilders(t *testing.T) {
+	base := registryBase(t)
+	id := uniqueName(t)[len("bk-it-"):]
+	cacheRef := plainRegistry + "/bk-it/cache-" + id + ":buildcache"
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + base + "\nRUN sleep 2 && dd if=/dev/urandom of=/blob bs=1M count=8 2>/dev/null\n" +
+			"COPY app.txt /app.txt\nRUN sleep 2 && sha256sum /blob /app.txt > /sums\n",
+		"app.txt": "application\n",
+	})
+	build := func(builderName, image string, extra map[string]any) (result, time.Duration) {
+		args := buildArgs(image, dir, extra)
+		args["builder"] = containerBuilder(t, builderName, nil)
+		args["force_source"] = true
+		start := time.Now()
+		res := run(t, "buildkit_image", args)
+		require.False(t, res.failed(), res.msg())
+		return res, time.Since(start)
+	}
+	// Builder B, cold: its builder up first so that start-up is not timed.
+	nameB := "bk-it-cb-" + id
+	warmup, _ := build(nameB, uniqueName(t), map[string]any{"nocache": true})
+	_ = warmup
+	_, cold := build(nameB, uniqueName(t), map[string]any{"nocache": true})
+
+	// Builder A exports its cache to the registry (mode=max: every stage).
+	imgA := uniqueName(t)
+	a, _ := build("bk-it-ca-"+id, imgA, map[string]any{"cache_to": []any{map[string]any{"type": "registry", "ref": cacheRef, "mode": "max"}}})
+	assert.True(t, registryManifestExists(t, plainRegistry, "bk-it/cache-"+id, "buildcache", false), "cache exported")
+	_ = a
+
+	// B's own cache pruned; it builds from A's registry cache.
+	pr := run(t, "buildkit_cache", map[string]any{"state": "pruned", "all": true, "builder": containerBuilder(t, nameB, nil)})
+	require.False(t, pr.failed(), pr.msg())
+	imgB := uniqueName(t)
+	b, warm := build(nameB, imgB, map[string]any{"cache_from": []any{map[string]any{"type": "registry", "ref": cacheRef}}})
+	assert.GreaterOrEqual(t, b["cache_hit_ratio"], 0.99, "B's steps come from A's registry cache: %v", b["stdout"])
+	_, filesA := savedImage(t, imgA+":latest")
+	_, filesB := savedImage(t, imgB+":latest")
+	assert.Equal(t, filesA["sums"], filesB["sums"], "same image content")
+	t.Logf("builder B: cold %.2fs, warm from registry cache %.2fs (ratio %.2f)", cold.Seconds(), warm.Seconds(), warm.Seconds()/cold.Seconds())
+	assert.Less(t, warm, cold)
+}
+
+func TestBuilderFallback(t *testing.T) {
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN echo fallback > /f\n"})
+	unreachable := map[string]any{"driver": "remote", "endpoint": "tcp://127.0.0.1:9", "insecure": true}
+
+	args := buildArgs(name, dir, nil)
+	args["builder"] = unreachable
+	strict := run(t, "buildkit_image", args)
+	assert.True(t, strict.failed())
+	assert.Contains(t, strict.msg(), "127.0.0.1:9")
+	_, exists := imageExists(t, name+":latest")
+	assert.False(t, exists)
+
+	unreachable["fallback"] = true
+	res := run(t, "buildkit_image", args)
+	require.False(t, res.failed(), res.msg())
+	assert.True(t, res.changed())
+	assert.Equal(t, "buildkit (docker engine)", res["builder"])
+	require.NotEmpty(t, actionsOf(res))
+	assert.Contains(t, strings.Join(actionsOf(res), "\n"), "Fell back from builder.driver=remote to the engine's BuildKit")
+	assert.Contains(t, toJSON(t, res["warnings"]), "builder.fallback")
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# A current Docker Engine (moby v2 / Docker 29.x, containerd image store) beside
+# Debian's Docker 20.10 on /var/run/docker.sock, so the tests can run against both.
+# dockerd, containerd, containerd-shim-runc-v2 and runc are built from the Go module
+# proxy by .ci/tools/build.sh (pinned in .ci/tools/{moby,containerd,runc}) and cached.
+#
+#   tests/scripts/engine-current.sh          start it (if it does not answer yet), import
+#                                            local/busybox:latest, print the socket
+#   tests/scripts/engine-current.sh stop     stop the dockerd and containerd it started
+#   tests/scripts/engine-current.sh status
+#
+# Use it with DOCKER_HOST=unix:///run/jenkins_ha.buildkit-current/docker.sock.
+#
+# Everything is its own: socket, data roots, exec roots, pid files, daemon.json, and a
+# containerd of its own (its own root, state and socket; not /run/containerd, not the
+# 20.10 engine's). dockerd gets that containerd with --containerd, so it never picks up
+# a system containerd on /run/containerd/containerd.sock. Beside a running 20.10 it has
+# no bridge and touches no iptables: containers run with --network=none or host.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+
+run=/run/jenkins_ha.buildkit-current
+lib=/var/lib/jenkins_ha.buildkit-current
+sock=$run/docker.sock
+host=unix://$sock
+bindir=$run/bin
+ctd_state=$run/containerd
+ctd_sock=$ctd_state/containerd.sock
+ctd_config=$ctd_state/containerd.toml
+ctd_root=$lib/containerd
+ctd_pidfile=/run/buildkit-tests-containerd-current.pid
+ctd_log=/var/log/buildkit-tests-containerd-current.log
+exec_root=$run/docker
+data_root=$lib/docker
+daemon_json=$run/daemon.json
+pidfile=/run/buildkit-tests-dockerd-current.pid
+log=/var/log/buildkit-tests-dockerd-current.log
+# Debian's docker CLI (20.10) unless told otherwise; it negotiates down to API 1.41,
+# which this dockerd still accepts (its minimum is 1.40).
+docker=${DOCKER:-/usr/bin/docker}
+
+engine_up() { DOCKER_HOST=$host timeout 5 "$docker" version >/dev/null 2>&1; }
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# stop_pid PIDFILE NAME SECONDS: SIGTERM the process in PIDFILE, SIGKILL after SECONDS.
+stop_pid() {
+  local pidfile=$1 name=$2 secs=$3 pid
+  if ! pid_alive "$pidfile"; then
+    echo "engine-current: $name not running"
+    rm -f "$pidfile"
+    return 0
+  fi
+  pid=$(cat "$pidfile")
+  kill -TERM "$pid"
+  for _ in $(seq 1 "$secs"); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "engine-current: $name (pid $pid) did not stop in ${secs}s, killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+  echo "engine-current: stopped $name (pid $pid)"
+}
+
+case "${1:-start}" in
+  start) ;;
+  stop)
+    stop_pid "$pidfile" dockerd 60
+    stop_pid "$ctd_pidfile" containerd 20
+    rm -f "$sock" "$ctd_sock" "$ctd_sock.ttrpc"
+    exit 0 ;;
+  status)
+    if engine_up; then
+      DOCKER_HOST=$host "$docker" info --format 'engine-current: {{.ServerVersion}} up on '"$sock"', driver {{.Driver}}, {{json .DriverStatus}}'
+      exit 0
+    fi
+    echo "engine-current: not answering on $sock"; exit 1 ;;
+  *) echo "usage: $0 [start|stop|status]" >&2; exit 2 ;;
+esac
+
+if ! engine_up; then
+  # The binaries, built once and cached by version; dockerd and containerd look up
+  # containerd, containerd-shim-runc-v2 and runc on PATH, so link them under their names.
+  mkdir -p "$bindir" "$ctd_state" "$ctd_root" "$exec_root" "$data_root" /var/log
+  for tool in dockerd containerd containerd-shim-runc-v2 runc; do
+    bin=$("$repo/.ci/tools/build.sh" "$tool")
+    ln -sfn "$bin" "$bindir/$tool"
+  done
+  export PATH=$bindir:$PATH
+
+  # Our own containerd (what dockerd's managed containerd would be, with fixed paths).
+  if ! pid_alive "$ctd_pidfile"; then
+    rm -f "$ctd_sock" "$ctd_sock.ttrpc"
+    cat > "$ctd_config" <<EOF
+version = 2
+root = "$ctd_root"
+state = "$ctd_state/daemon"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime"]
+
+[grpc]
+  address = "$ctd_sock"
+
+[ttrpc]
+  address = "$ctd_sock.ttrpc"
+
+[debug]
+  address = "$ctd_state/containerd-debug.sock"
+EOF
+    nohup "$bindir/containerd" --config "$ctd_config" --log-level info >"$ctd_log" 2>&1 &
+    echo $! > "$ctd_pidfile"
+    for _ in $(seq 1 30); do [ -S "$ctd_sock" ] && break; pid_alive "$ctd_pidfile" || break; sleep 1; done
+    [ -S "$ctd_sock" ] || { echo "engine-current: containerd did not come up"; tail -50 "$ctd_log"; exit 1; }
+    echo "engine-current: started containerd $("$bindir/containerd" --version | awk '{print $3}') (pid $(cat "$ctd_pidfile"))"
+  fi
+
+  if ! pid_alive "$pidfile"; then
+    rm -f "$pidfile"
+    # Its own daemon.json, so /etc/docker/daemon.json (the 20.10 engine's) never applies.
+    echo '{}' > "$daemon_json"
+    nohup "$bindir/dockerd" \
+      --config-file "$daemon_json" \
+      --host "$host" \
+      --containerd "$ctd_sock" \
+      --data-root "$data_root" \
+      --exec-root "$exec_root" \
+      --pidfile "$pidfile" \
+      --feature containerd-snapshotter=true \
+      --bridge=none --iptables=false --ip6tables=false \
+      >"$log" 2>&1 &
+    echo "engine-current: starting dockerd (pid $!)"
+  fi
+  for _ in $(seq 1 60); do engine_up && break; sleep 1; done
+  engine_up || { echo "engine-current: dockerd did not come up"; tail -50 "$log"; exit 1; }
+  echo "engine-current: dockerd $(DOCKER_HOST=$host "$docker" version --format '{{.Server.Version}} (API {{.Server.APIVersion}})') answers (pid $(cat "$pidfile"))"
+fi
+
+# The containerd image store must be on: that is what this engine is for.
+snap=$(DOCKER_HOST=$host "$docker" info --format '{{json .DriverStatus}}')
+case "$snap" in
+  *'"driver-type","io.containerd.snapshotter.v1"'*) ;;
+  *) echo "engine-current: not using the containerd image store: $snap"; exit 1 ;;
+esac
+
+# local/busybox:latest, exactly as tests/scripts/engine.sh makes it for 20.10.
+export DOCKER_HOST=$host
+if ! "$docker" image inspect local/busybox:latest >/dev/null 2>&1; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  mkdir -p "$tmp/root/bin" "$tmp/root/tmp" "$tmp/root/etc"
+  cp /bin/busybox "$tmp/root/bin/busybox"
+  for app in $("$tmp/root/bin/busybox" --list); do
+    [ "$app" = busybox ] || ln -sf busybox "$tmp/root/bin/$app"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$tmp/root/etc/passwd"
+  echo 'root:x:0:' > "$tmp/root/etc/group"
+  tar -C "$tmp/root" -cf "$tmp/rootfs.tar" .
+  "$docker" import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' "$tmp/rootfs.tar" local/busybox:latest >/dev/null
+  echo "engine-current: imported local/busybox:latest"
+fi
+
+echo "$host"
