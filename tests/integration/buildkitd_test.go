@@ -2,6 +2,8 @@ package integration
 
 import (
 	"crypto/rand"
+	"net"
+	"strings"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,13 @@ import (
 // .ci/tools/build.sh buildkitd) on a unix socket and returns its address.
 func buildkitd(t *testing.T) string {
 	t.Helper()
+	return startBuildkitd(t, "", nil)
+}
+
+// startBuildkitd starts buildkitd listening on addr (a unix socket in its
+// directory when empty) with extra flags, and returns the address.
+func startBuildkitd(t *testing.T, addr string, extra []string) string {
+	t.Helper()
 	bin := os.Getenv("BUILDKITD")
 	if bin == "" {
 		t.Fatal("BUILDKITD is not set: run .ci/tools/build.sh buildkitd (tests/run does)")
@@ -25,8 +34,13 @@ func buildkitd(t *testing.T) string {
 	sock := filepath.Join(dir, "buildkitd.sock")
 	log, err := os.Create(filepath.Join(dir, "buildkitd.log"))
 	require.NoError(t, err)
-	cmd := exec.Command(bin, "--addr", "unix://"+sock, "--root", filepath.Join(dir, "root"),
-		"--oci-worker=true", "--oci-worker-snapshotter=native", "--containerd-worker=false")
+	listen := "unix://" + sock
+	if addr != "" {
+		listen = addr
+	}
+	args := append([]string{"--addr", listen, "--root", filepath.Join(dir, "root"),
+		"--oci-worker=true", "--oci-worker-snapshotter=native", "--containerd-worker=false"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -42,7 +56,12 @@ func buildkitd(t *testing.T) string {
 		os.RemoveAll(dir)
 	})
 	for i := 0; i < 100; i++ {
-		if _, err := os.Stat(sock); err == nil {
+		if addr != "" {
+			if c, err := net.Dial("tcp", strings.TrimPrefix(addr, "tcp://")); err == nil {
+				c.Close()
+				return addr
+			}
+		} else if _, err := os.Stat(sock); err == nil {
 			return "unix://" + sock
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -14,8 +14,18 @@
 # Everything is its own: socket, data roots, exec roots, pid files, daemon.json, and a
 # containerd of its own (its own root, state and socket; not /run/containerd, not the
 # 20.10 engine's). dockerd gets that containerd with --containerd, so it never picks up
-# a system containerd on /run/containerd/containerd.sock. Beside a running 20.10 it has
-# no bridge and touches no iptables: containers run with --network=none or host.
+# a system containerd on /run/containerd/containerd.sock.
+#
+# Networking beside a running 20.10: no iptables (--iptables=false --ip6tables=false),
+# and its own user-managed bridge ($bridge, $bridge_cidr) made here, not --bridge=none:
+#  - with --bridge=none this dockerd DELETES the docker0 interface at start-up
+#    (removeDefaultBridgeInterface in moby's daemon_unix.go), which breaks the 20.10
+#    engine's default network ("could not find bridge docker0");
+#  - with no "bridge" network, BuildKit's RUN steps on the default network fail with
+#    "network bridge not found" (only network=host/none builds work).
+# Containers on $bridge get an address but no NAT to the outside (no iptables), which
+# build steps here do not need: the registries are reached by the daemon, not by RUN.
+# Do not add --default-address-pool: with it, a restart also deletes docker0.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +46,8 @@ exec_root=$run/docker
 data_root=$lib/docker
 daemon_json=$run/daemon.json
 pidfile=/run/buildkit-tests-dockerd-current.pid
+bridge=${ENGINE_CURRENT_BRIDGE:-bkcurrent0}
+bridge_cidr=${ENGINE_CURRENT_BRIDGE_CIDR:-10.213.213.1/24}  # outside Docker's default pools
 log=/var/log/buildkit-tests-dockerd-current.log
 # Debian's docker CLI (20.10) unless told otherwise; it negotiates down to API 1.41,
 # which this dockerd still accepts (its minimum is 1.40).
@@ -69,6 +81,7 @@ case "${1:-start}" in
     stop_pid "$pidfile" dockerd 60
     stop_pid "$ctd_pidfile" containerd 20
     rm -f "$sock" "$ctd_sock" "$ctd_sock.ttrpc"
+    if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge" && echo "engine-current: removed bridge $bridge"; fi
     exit 0 ;;
   status)
     if engine_up; then
@@ -116,6 +129,12 @@ EOF
 
   if ! pid_alive "$pidfile"; then
     rm -f "$pidfile"
+    if ! ip link show "$bridge" >/dev/null 2>&1; then
+      ip link add name "$bridge" type bridge
+      ip addr add "$bridge_cidr" dev "$bridge"
+      ip link set "$bridge" up
+      echo "engine-current: created bridge $bridge ($bridge_cidr)"
+    fi
     # Its own daemon.json, so /etc/docker/daemon.json (the 20.10 engine's) never applies.
     echo '{}' > "$daemon_json"
     nohup "$bindir/dockerd" \
@@ -126,7 +145,7 @@ EOF
       --exec-root "$exec_root" \
       --pidfile "$pidfile" \
       --feature containerd-snapshotter=true \
-      --bridge=none --iptables=false --ip6tables=false \
+      --bridge "$bridge" --iptables=false --ip6tables=false \
       >"$log" 2>&1 &
     echo "engine-current: starting dockerd (pid $!)"
   fi

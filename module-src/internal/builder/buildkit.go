@@ -364,7 +364,9 @@ func (s *stepCounter) add(st *bkclient.SolveStatus) {
 		if v.Completed == nil || v.Error != "" || strings.HasPrefix(v.Name, "[internal]") || !strings.HasPrefix(v.Name, "[") || strings.Contains(v.Name, "] FROM ") {
 			continue
 		}
-		s.cached[v.Digest.String()] = v.Cached
+		// A cached step can be reported again, uncached, when its layers are
+		// fetched lazily from a cache import: once cached, it stays cached.
+		s.cached[v.Digest.String()] = s.cached[v.Digest.String()] || v.Cached
 	}
 }
 

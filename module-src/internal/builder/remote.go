@@ -77,9 +77,25 @@ func (r Remote) Connect(ctx context.Context) (*bkclient.Client, error) {
 	}
 	if _, err := c.ListWorkers(ctx); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("BuildKit at %s does not answer: %w", r.Endpoint, err)
+		return nil, fmt.Errorf("BuildKit at %s does not answer%s: %w", r.Endpoint, r.tlsHint(err), err)
 	}
 	return c, nil
+}
+
+// tlsHint names the option to look at when a TLS handshake failed.
+func (r Remote) tlsHint(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unknown authority"):
+		return fmt.Sprintf(" (its certificate is not signed by builder.ca %s)", r.CA)
+	case strings.Contains(msg, "certificate is valid for"):
+		return " (its certificate does not name the host: set builder.server_name to a name it holds)"
+	case strings.Contains(msg, "certificate required"):
+		return " (it requires a client certificate: give builder.cert and builder.key)"
+	case r.Cert != "" && (strings.Contains(msg, "bad certificate") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "unknown certificate")):
+		return fmt.Sprintf(" (it refused the client certificate builder.cert %s: is it signed by the CA the daemon trusts?)", r.Cert)
+	}
+	return ""
 }
 
 // DaemonBuildKit builds on a BuildKit daemon of its own (a remote one or one
