@@ -272,7 +272,32 @@ options:
         description: Extra C(/etc/hosts) entries for C(RUN) steps, host name to IP address.
         type: dict
       platform:
-        description: Platform to build for, such as C(linux/amd64).
+        description:
+          - Platforms to build for, such as C(linux/amd64), as a list or a comma-separated string.
+          - Several platforms make a manifest list. The engine's classic image store (Docker 20.10) keeps
+            one platform per image, so several platforms need C(builder.driver=docker-container) or
+            C(remote) with C(push=true) (the builder pushes the list itself), or an engine on the
+            containerd image store; otherwise the task fails before any work.
+          - A platform the builder cannot run C(RUN) steps for (no QEMU emulator in binfmt_misc) fails
+            before the build, saying how to register one.
+        type: list
+        elements: str
+      provenance:
+        description:
+          - Attach a SLSA provenance attestation, C(min) or C(max) detail.
+          - Produced on a C(docker-container) or C(remote) builder (pushed with the image, C(push=true)
+            needed) or on an engine with the containerd image store. On the engine's builder with the
+            classic store the image is built and a warning says that no attestation was produced.
+        type: str
+        choices: [min, max]
+      sbom:
+        description: Attach an SBOM attestation, made by BuildKit's SBOM generator image (see C(sbom_generator)). Same builders as C(provenance).
+        type: bool
+        default: false
+      sbom_generator:
+        description:
+          - The SBOM generator image BuildKit runs (default BuildKit's, C(docker/buildkit-syft-scanner),
+            which must be pullable by the builder; name a mirror or a local registry copy on offline hosts).
         type: str
       cache_from:
         description:
@@ -680,6 +705,41 @@ cached_steps:
   description: Steps served from the build cache.
   returned: when a build ran
   type: int
+cache_hit_ratio:
+  description: C(cached_steps / total_steps) of the build, 0 to 1.
+  returned: when a build ran with at least one step
+  type: float
+  sample: 0.75
+builder_container:
+  description: The container of a C(docker-container) builder.
+  returned: with C(builder.driver=docker-container) when a build ran
+  type: str
+  sample: buildx_buildkit_jenkins-builder0
+manifest:
+  description:
+    - What a C(docker-container) or C(remote) builder pushed itself (several platforms, attestations).
+      The engine then holds no image; C(image) carries C(Id) (the pushed digest), C(RepoTags),
+      C(RepoDigests) and C(push_status).
+    - A later run is a no-op when the inputs are unchanged and the registry's tag still has the digest
+      this host pushed (recorded under the context cache directory).
+  returned: when the builder pushed
+  type: dict
+  contains:
+    digest:
+      description: Digest of the manifest list or image index.
+      type: str
+    platforms:
+      description: The platforms built.
+      type: list
+      elements: str
+    attestations:
+      description: Attestation kinds attached, C(provenance) and/or C(sbom).
+      type: list
+      elements: str
+attestations:
+  description: Why no attestation was produced, when C(provenance) or C(sbom) was asked of a builder that cannot make them.
+  returned: then
+  type: str
 inputs_digest:
   description: The digest of the build's inputs, stored on the image as label C(io.jenkins-ha.buildkit.inputs).
   returned: with C(source=build)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/volume"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -347,4 +348,53 @@ func TestBuilderFallback(t *testing.T) {
 	require.NotEmpty(t, actionsOf(res))
 	assert.Contains(t, strings.Join(actionsOf(res), "\n"), "Fell back from builder.driver=remote to the engine's BuildKit")
 	assert.Contains(t, toJSON(t, res["warnings"]), "builder.fallback")
+}
+
+func TestResetContainerBuilderTouchesOnlyItsOwn(t *testing.T) {
+	name := uniqueName(t)
+	bname := "bk-it-rs-" + name[len("bk-it-"):]
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY payload.txt /p\n", "payload.txt": "reset me\n"})
+	args := buildArgs(name, dir, nil)
+	args["builder"] = containerBuilder(t, bname, nil)
+	first := run(t, "buildkit_image", args)
+	require.False(t, first.failed(), first.msg())
+
+	api := dockerClient(t)
+	ctx := context.Background()
+	before, err := api.ContainerInspect(ctx, "buildx_buildkit_"+bname+"0")
+	require.NoError(t, err)
+	// Something that is not the builder's: a volume and a stopped container.
+	bystander := "bk-it-bystander-" + name[len("bk-it-"):]
+	_, err = api.VolumeCreate(ctx, volume.CreateOptions{Name: bystander})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = api.VolumeRemove(context.Background(), bystander, true) })
+
+	info := run(t, "buildkit_cache", map[string]any{"state": "info", "builder": map[string]any{"driver": "docker-container", "name": bname}})
+	require.False(t, info.failed(), info.msg())
+	assert.Equal(t, bname, info["cache"].(map[string]any)["builder"])
+	assert.Greater(t, info["cache"].(map[string]any)["records"], 0.0)
+
+	check := run(t, "buildkit_cache", map[string]any{"state": "reset", "builder": map[string]any{"driver": "docker-container", "name": bname}}, checkMode)
+	require.False(t, check.failed(), check.msg())
+	assert.True(t, check.changed())
+	same, err := api.ContainerInspect(ctx, "buildx_buildkit_"+bname+"0")
+	require.NoError(t, err)
+	assert.Equal(t, before.ID, same.ID, "check mode touched nothing")
+
+	reset := run(t, "buildkit_cache", map[string]any{"state": "reset", "builder": map[string]any{"driver": "docker-container", "name": bname}})
+	require.False(t, reset.failed(), reset.msg())
+	assert.True(t, reset.changed())
+	after, err := api.ContainerInspect(ctx, "buildx_buildkit_"+bname+"0")
+	require.NoError(t, err)
+	assert.NotEqual(t, before.ID, after.ID, "container recreated")
+	assert.True(t, after.State.Running)
+	assert.Equal(t, before.Config.Image, after.Config.Image, "from the same image")
+	assert.Equal(t, before.HostConfig.NetworkMode, after.HostConfig.NetworkMode)
+	empty := run(t, "buildkit_cache", map[string]any{"state": "info", "builder": map[string]any{"driver": "docker-container", "name": bname}})
+	require.False(t, empty.failed(), empty.msg())
+	assert.Equal(t, 0.0, empty["cache"].(map[string]any)["records"], "state volume recreated empty")
+	_, err = api.VolumeInspect(ctx, bystander)
+	assert.NoError(t, err, "a volume that is not the builder's is kept")
+	_, ok := imageExists(t, name+":latest")
+	assert.True(t, ok, "images are kept")
 }
