@@ -3,10 +3,10 @@ package integration
 import (
 	"crypto/rand"
 	"net"
-	"strings"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 

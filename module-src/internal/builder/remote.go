@@ -7,9 +7,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/containerd/platforms"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
-	"github.com/containerd/platforms"
 	bkclient "github.com/moby/buildkit/client"
 )
 

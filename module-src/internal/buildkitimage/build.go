@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	dockerconfig "github.com/docker/cli/cli/config"
 	"github.com/containerd/platforms"
+	dockerconfig "github.com/docker/cli/cli/config"
 	"github.com/docker/go-units"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
