@@ -18,6 +18,8 @@ func FuzzBuildkitImageArgs(f *testing.F) {
 		`{"name": "x", "source": "build", "build": {"path": "/tmp", "secrets": [{"id": "a", "type": "env", "env": "HOME"}], "cache_from": [{"type": "local", "src": "/tmp"}, "img"]}}`,
 		`{"name": "x", "source": "build", "build": {"path": "/tmp", "container_limits": {"memory": "1g", "memswap": -1}}}`,
 		`{"name": 1, "tag": true, "source": null}`,
+		`{"name": "r:5000/x", "push": true, "source": "build", "build": {"path": "/tmp", "platform": "linux/amd64,linux/arm64", "provenance": "max"}, "builder": {"driver": "docker-container", "memory": "4g", "cpus": 2}}`,
+		`{"name": "x", "source": "build", "build": {"path": "/tmp", "platform": ["linux/bogus/x/y"], "sbom": true}, "builder": {"driver": "remote", "endpoint": "tcp://h:1", "fallback": "yes"}}`,
 	} {
 		f.Add([]byte(seed))
 	}
