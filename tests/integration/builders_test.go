@@ -398,3 +398,55 @@ func TestResetContainerBuilderTouchesOnlyItsOwn(t *testing.T) {
 	_, ok := imageExists(t, name+":latest")
 	assert.True(t, ok, "images are kept")
 }
+
+// registryManifest fetches a manifest by digest from the plain registry.
+func registryManifest(t *testing.T, repo, digest string) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest("GET", fmt.Sprintf("http://%s/v2/%s/manifests/%s", plainRegistry, repo, digest), nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+	return m
+}
+
+func TestSBOMAttestationWithAConfiguredGenerator(t *testing.T) {
+	requireRegistries(t)
+	id := uniqueName(t)[len("bk-it-"):]
+	// A generator image made here: BuildKit runs its entrypoint with the
+	// image to scan and a destination for in-toto SPDX statements.
+	statement := `{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://spdx.dev/Document","subject":[],"predicate":{"spdxVersion":"SPDX-2.3","name":"bk-it-generator"}}`
+	genDir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\n" +
+		`ENTRYPOINT ["/bin/sh", "-c", "printf '%s' '` + strings.ReplaceAll(statement, `"`, `\"`) + `' > \"$BUILDKIT_SCAN_DESTINATION/sbom.spdx.json\""]` + "\n"})
+	generator := plainRegistry + "/bk-it/sbom-generator-" + id + ":latest"
+	gen := run(t, "buildkit_image", map[string]any{"name": generator, "source": "build", "push": true, "build": map[string]any{"path": genDir}})
+	require.False(t, gen.failed(), gen.msg())
+
+	repo := "bk-it/sbom-" + id
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY payload.txt /payload.txt\n", "payload.txt": "with an sbom\n"})
+	res := run(t, "buildkit_image", map[string]any{"name": plainRegistry + "/" + repo, "source": "build", "push": true,
+		"build":   map[string]any{"path": dir, "sbom": true, "sbom_generator": generator},
+		"builder": containerBuilder(t, "bk-it-sb-"+id, nil)})
+	require.False(t, res.failed(), res.msg())
+	assert.Equal(t, []any{"sbom"}, res["manifest"].(map[string]any)["attestations"])
+
+	idx := registryIndex(t, repo, "latest")
+	var predicates []string
+	for _, m := range idx["manifests"].([]any) {
+		m := m.(map[string]any)
+		ann, _ := m["annotations"].(map[string]any)
+		if ann["vnd.docker.reference.type"] != "attestation-manifest" {
+			continue
+		}
+		att := registryManifest(t, repo, m["digest"].(string))
+		for _, l := range att["layers"].([]any) {
+			la, _ := l.(map[string]any)["annotations"].(map[string]any)
+			predicates = append(predicates, fmt.Sprint(la["in-toto.io/predicate-type"]))
+		}
+	}
+	assert.Contains(t, predicates, "https://spdx.dev/Document", "an SPDX SBOM attestation in the pushed index")
+}
