@@ -19,6 +19,7 @@ case "$tool" in
   dockerd) dir=moby; pkg=github.com/moby/moby/v2/cmd/dockerd; mod=github.com/moby/moby/v2; out=dockerd; env=(CGO_ENABLED=0)
     tags="exclude_graphdriver_btrfs exclude_graphdriver_devicemapper no_btrfs"
     ldx='-X github.com/moby/moby/v2/dockerversion.Version=@VERSION@ -X github.com/moby/moby/v2/dockerversion.GitCommit=@VERSION@' ;;
+  docker-proxy) dir=moby; pkg=github.com/moby/moby/v2/cmd/docker-proxy; mod=github.com/moby/moby/v2; out=docker-proxy; env=(CGO_ENABLED=0) ;;
   containerd|containerd-shim-runc-v2) dir=containerd; pkg=github.com/containerd/containerd/v2/cmd/$tool; mod=github.com/containerd/containerd/v2; out=$tool; env=(CGO_ENABLED=0)
     ldx='-X github.com/containerd/containerd/v2/version.Version=@VERSION@' ;;
   runc) dir=runc; pkg=github.com/opencontainers/runc; mod=github.com/opencontainers/runc; out=runc; env=(CGO_ENABLED=1)

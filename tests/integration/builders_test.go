@@ -450,3 +450,43 @@ func TestSBOMAttestationWithAConfiguredGenerator(t *testing.T) {
 	}
 	assert.Contains(t, predicates, "https://spdx.dev/Document", "an SPDX SBOM attestation in the pushed index")
 }
+
+func TestContainerBuilderKilledMidBuildIsRetried(t *testing.T) {
+	base := registryBase(t)
+	name := uniqueName(t)
+	bname := "bk-it-kl-" + name[len("bk-it-"):]
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo v1 > /v\n"})
+	args := buildArgs(name, dir, nil)
+	args["builder"] = containerBuilder(t, bname, nil)
+	good := run(t, "buildkit_image", args)
+	require.False(t, good.failed(), good.msg())
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+base+"\nRUN sleep 4 && echo v2 > /v\n"), 0o644))
+	args["retries"] = 6
+	args["retry_delay"] = 1
+	done := make(chan result, 1)
+	go func() { done <- run(t, "buildkit_image", args) }()
+	time.Sleep(2 * time.Second) // the RUN step is under way
+	// BuildKit dies inside its container; the restart policy brings it back.
+	api := dockerClient(t)
+	ctx := context.Background()
+	ex, err := api.ContainerExecCreate(ctx, "buildx_buildkit_"+bname+"0", container.ExecOptions{Cmd: []string{"killall", "-9", "buildkitd"}})
+	require.NoError(t, err)
+	require.NoError(t, api.ContainerExecStart(ctx, ex.ID, container.ExecStartOptions{}))
+	for i := 0; i < 50; i++ {
+		st, err := api.ContainerExecInspect(ctx, ex.ID)
+		require.NoError(t, err)
+		if !st.Running {
+			require.Equal(t, 0, st.ExitCode, "buildkitd was killed")
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res := <-done
+
+	require.False(t, res.failed(), res.msg())
+	assert.GreaterOrEqual(t, res["build_retries"], float64(1), "retried on the restarted daemon")
+	_, files := savedImage(t, name+":latest")
+	assert.Equal(t, "v2\n", string(files["v"]))
+	t.Logf("survived the builder's death with %v retries", res["build_retries"])
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A current Docker Engine (moby v2 / Docker 29.x, containerd image store) beside
 # Debian's Docker 20.10 on /var/run/docker.sock, so the tests can run against both.
-# dockerd, containerd, containerd-shim-runc-v2 and runc are built from the Go module
-# proxy by .ci/tools/build.sh (pinned in .ci/tools/{moby,containerd,runc}) and cached.
+# dockerd, docker-proxy, containerd, containerd-shim-runc-v2 and runc are built from
+# the Go module proxy by .ci/tools/build.sh (pinned in .ci/tools/{moby,containerd,runc})
+# and cached.
 #
 #   tests/scripts/engine-current.sh          start it (if it does not answer yet), import
 #                                            local/busybox:latest, print the socket
@@ -94,9 +95,10 @@ esac
 
 if ! engine_up; then
   # The binaries, built once and cached by version; dockerd and containerd look up
-  # containerd, containerd-shim-runc-v2 and runc on PATH, so link them under their names.
+  # containerd, containerd-shim-runc-v2, runc and docker-proxy on PATH, so link them
+  # under their names. (docker-init stays Debian's tini.)
   mkdir -p "$bindir" "$ctd_state" "$ctd_root" "$exec_root" "$data_root" /var/log
-  for tool in dockerd containerd containerd-shim-runc-v2 runc; do
+  for tool in dockerd docker-proxy containerd containerd-shim-runc-v2 runc; do
     bin=$("$repo/.ci/tools/build.sh" "$tool")
     ln -sfn "$bin" "$bindir/$tool"
   done
