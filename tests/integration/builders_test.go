@@ -490,3 +490,20 @@ func TestContainerBuilderKilledMidBuildIsRetried(t *testing.T) {
 	assert.Equal(t, "v2\n", string(files["v"]))
 	t.Logf("survived the builder's death with %v retries", res["build_retries"])
 }
+
+func TestCacheExportThroughAFlakyRegistryIsRetried(t *testing.T) {
+	requireRegistries(t)
+	id := uniqueName(t)[len("bk-it-"):]
+	proxy, hits := flakyProxyMatching(t, plainRegistry, 2, http.StatusServiceUnavailable, isManifestPut)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY payload.txt /p\n", "payload.txt": "cache me " + id + "\n"})
+	args := buildArgs(uniqueName(t), dir, map[string]any{"cache_to": []any{map[string]any{"type": "registry", "ref": proxy + "/bk-it/flaky-cache-" + id + ":c", "mode": "max"}}})
+	args["builder"] = containerBuilder(t, "bk-it-fl-"+id, map[string]any{"insecure_registries": []any{plainRegistry, proxy}})
+	args["retries"] = 4
+	args["retry_delay"] = 0.5
+	res := run(t, "buildkit_image", args)
+	require.False(t, res.failed(), res.msg())
+	assert.Equal(t, 2, hits(), "the registry failed two manifest uploads")
+	assert.GreaterOrEqual(t, res["build_retries"], float64(1), "the retries are in the result")
+	assert.True(t, registryManifestExists(t, plainRegistry, "bk-it/flaky-cache-"+id, "c", false), "the cache was exported in the end")
+	t.Logf("cache export through a registry failing 2 manifest PUTs with 503: %v build retries", res["build_retries"])
+}

@@ -118,6 +118,15 @@ type StepError struct {
 
 func (e *StepError) Error() string { return e.Msg }
 
+// TransientError is a build that failed on something passing (a registry
+// answering 5xx while BuildKit pushed or exported a cache): retrying may work.
+type TransientError struct {
+	Err error
+}
+
+func (e *TransientError) Error() string { return e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
 func joinKV(m map[string]string, sep string) []string {
 	out := make([]string, 0, len(m))
 	for _, k := range sortedKeys(m) {

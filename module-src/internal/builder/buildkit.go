@@ -202,6 +202,16 @@ func classify(err error) error {
 			return err
 		}
 	}
+	if !strings.Contains(msg, "did not complete successfully") { // not a RUN step's own failure
+		// A registry that hiccups while BuildKit pulls a base, imports or
+		// exports a cache, or pushes: worth another try.
+		for _, reg := range []string{"unavailable:", "503 Service Unavailable", "502 Bad Gateway", "504 Gateway Timeout",
+			"500 Internal Server Error", "toomanyrequests", "429 Too Many Requests", "unexpected EOF", "i/o timeout"} {
+			if strings.Contains(msg, reg) {
+				return &TransientError{Err: err}
+			}
+		}
+	}
 	return &StepError{Msg: msg}
 }
 

@@ -117,3 +117,16 @@ func TestTLSHints(t *testing.T) {
 	assert.Contains(t, r.tlsHint(errors.New("remote error: tls: bad certificate")), "builder.cert /c.pem")
 	assert.Equal(t, "", r.tlsHint(errors.New("connection refused")))
 }
+
+func TestClassify(t *testing.T) {
+	var step *StepError
+	var passing *TransientError
+	run := classify(errors.New(`process "/bin/sh -c curl -f http://x || echo 503 Service Unavailable; exit 1" did not complete successfully: exit code: 1`))
+	assert.ErrorAs(t, run, &step, "a RUN step's failure is the Dockerfile's own, whatever it printed")
+	push := classify(errors.New("failed to solve: error writing manifest blob: unavailable: injected 503"))
+	assert.ErrorAs(t, push, &passing, "a registry answering 503 during an export is passing")
+	eof := classify(errors.New("failed to solve: failed to copy: unexpected EOF"))
+	assert.ErrorAs(t, eof, &passing)
+	syntax := classify(errors.New("failed to solve: dockerfile parse error on line 2: unknown instruction: RUNN"))
+	assert.ErrorAs(t, syntax, &step)
+}

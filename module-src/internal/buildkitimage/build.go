@@ -177,7 +177,8 @@ const createdLabel = "org.opencontainers.image.created"
 
 func transientBuildError(err error) bool {
 	var step *builder.StepError
-	return !errors.As(err, &step) && engine.IsTransient(err)
+	var passing *builder.TransientError
+	return errors.As(err, &passing) || !errors.As(err, &step) && engine.IsTransient(err)
 }
 
 // pickBuilder chooses BuildKit or the classic builder from build_method, the
