@@ -14,7 +14,7 @@ case "$tool" in
   buildkitd) dir=buildkit; pkg=github.com/moby/buildkit/cmd/buildkitd; mod=github.com/moby/buildkit; out=buildkitd; env=(CGO_ENABLED=0) ;;
   buildctl)  dir=buildkit; pkg=github.com/moby/buildkit/cmd/buildctl; mod=github.com/moby/buildkit; out=buildctl; env=(CGO_ENABLED=0) ;;
   trivy)  dir=trivy;  pkg=github.com/aquasecurity/trivy/cmd/trivy; mod=github.com/aquasecurity/trivy; out=trivy; env=(CGO_ENABLED=0 GOEXPERIMENT=jsonv2) ;;
-  # The current Docker Engine (tests/scripts/engine-current.sh): dockerd, and the
+  # The current Docker Engine (tests/scripts/engine-current.sh): dockerd, docker-proxy, and the
   # containerd, shim and runc it runs, each pinned in its own module.
   dockerd) dir=moby; pkg=github.com/moby/moby/v2/cmd/dockerd; mod=github.com/moby/moby/v2; out=dockerd; env=(CGO_ENABLED=0)
     tags="exclude_graphdriver_btrfs exclude_graphdriver_devicemapper no_btrfs"

@@ -50,6 +50,7 @@ pidfile=/run/buildkit-tests-dockerd-current.pid
 bridge=${ENGINE_CURRENT_BRIDGE:-bkcurrent0}
 bridge_cidr=${ENGINE_CURRENT_BRIDGE_CIDR:-10.213.213.1/24}  # outside Docker's default pools
 log=/var/log/buildkit-tests-dockerd-current.log
+[ "$bridge" != docker0 ] || { echo "engine-current: docker0 is the 20.10 engine's bridge" >&2; exit 2; }
 # Debian's docker CLI (20.10) unless told otherwise; it negotiates down to API 1.41,
 # which this dockerd still accepts (its minimum is 1.40).
 docker=${DOCKER:-/usr/bin/docker}
