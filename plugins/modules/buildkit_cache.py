@@ -20,11 +20,14 @@ description:
     and newest use.
   - C(state=pruned) applies a cache policy (C(keep_storage), C(older_than), C(filters), C(all)) through the
     engine's build cache prune. It reports C(changed) only when something was deleted, and the bytes reclaimed.
-  - C(state=reset) clears the engine's build cache entirely.
+  - C(state=reset) clears the engine's build cache entirely (records a build still holds in use are kept and
+    a warning counts them). For a C(builder.driver=docker-container) builder it removes the builder's container
+    and state volume and creates them again from the same image, network and limits.
+  - With C(builder), the same for a C(docker-container) builder or a C(remote) BuildKit daemon.
   - C(state=diagnose) runs read-only checks (engine, BuildKit, free disk at the engine's data root, cache size
     against C(cache_limit), binfmt emulators, registry reachability with retries, Trivy and its DB age), each
     with C(ok), C(warn) or C(fail) and a remediation. A failing check does not fail the task.
-  - B(Only build cache records are ever deleted.) Images, containers and volumes are never touched, unlike
+  - B(Only build state is ever deleted.) Images, containers and volumes that are not a builder's own are never touched, unlike
     C(docker system prune -a --volumes).
   - The same binary is a command for scheduled cleanups (cron or a systemd timer), with the same code
     path. For example C(buildkit_cache prune --keep-storage 10GB --older-than 72h), or
@@ -124,7 +127,7 @@ cache:
   description: With C(state=info), the build cache.
   returned: state=info
   type: dict
-  sample: {"total_bytes": 307200890, "total": "293MiB", "reclaimable_bytes": 307200890, "records": 51,
+  sample: {"total_bytes": 307200890, "total": "293MiB", "reclaimable_bytes": 307200890, "records": 51, "in_use_records": 0,
            "by_type": {"regular": 40, "source.local": 8, "exec.cachemount": 3}, "oldest_used": "2026-11-20T10:00:00Z",
            "newest_used": "2026-11-27T21:00:00Z", "oldest_age_hours": 179, "builder": "engine"}
 before:

@@ -88,7 +88,13 @@ func TestCacheResetKeepsEverythingElse(t *testing.T) {
 	res := run(t, "buildkit_cache", map[string]any{"state": "reset"})
 	require.False(t, res.failed(), res.msg())
 	assert.True(t, res.changed())
-	assert.Equal(t, float64(0), res["after"].(map[string]any)["records"], "the build cache is empty")
+	after := res["after"].(map[string]any)
+	// BuildKit v0.33 (current engines) can hold records of a cancelled build
+	// in use until the engine restarts; those cannot be pruned and are reported.
+	assert.Equal(t, after["in_use_records"], after["records"], "the build cache holds nothing that is not in use")
+	if after["in_use_records"].(float64) > 0 {
+		assert.Contains(t, toJSON(t, res["warnings"]), "in use")
+	}
 
 	_, err = dockerClient(t).VolumeInspect(context.Background(), vol)
 	assert.NoError(t, err, "the volume survives")

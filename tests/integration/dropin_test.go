@@ -168,7 +168,13 @@ func TestPushRetriesTransientRegistryErrors(t *testing.T) {
 	require.False(t, res.failed(), res.msg())
 	assert.True(t, res.changed())
 	assert.Equal(t, 3, hits(), "every planned 503 was served")
-	assert.Equal(t, float64(3), res["push_retries"])
+	if engineHasContainerdStore(t) {
+		// containerd's registry client retries a 503 once itself: 3 failures take 1 or 2 module retries.
+		assert.GreaterOrEqual(t, res["push_retries"], float64(1))
+		assert.LessOrEqual(t, res["push_retries"], float64(3))
+	} else {
+		assert.Equal(t, float64(3), res["push_retries"])
+	}
 	assert.True(t, registryManifestExists(t, proxy, strings.TrimPrefix(repo, proxy+"/"), "latest", false))
 
 	// Too many failures: the push fails after retries+1 tries, saying why.

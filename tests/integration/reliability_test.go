@@ -139,9 +139,22 @@ func TestHostileInputs(t *testing.T) {
 
 // restartEngine stops the dockerd that tests/scripts/engine.sh started and
 // starts it again; it fails the test if the engine is not ours to restart.
+// testEngine is the pid file and start script of the engine the tests run
+// against: Debian's 20.10 (tests/scripts/engine.sh) or, when DOCKER_HOST
+// points at it, the current engine (tests/scripts/engine-current.sh).
+func testEngine() (pidfile, script string) {
+	if os.Getenv("DOCKER_HOST") == currentEngineHost {
+		return "/run/buildkit-tests-dockerd-current.pid", "../scripts/engine-current.sh"
+	}
+	return "/run/buildkit-tests-dockerd.pid", "../scripts/engine.sh"
+}
+
+const currentEngineHost = "unix:///run/jenkins_ha.buildkit-current/docker.sock"
+
 func restartEngine(t *testing.T) {
 	t.Helper()
-	pidb, err := os.ReadFile("/run/buildkit-tests-dockerd.pid")
+	pidfile, script := testEngine()
+	pidb, err := os.ReadFile(pidfile)
 	if err != nil {
 		t.Skip("the engine was not started by tests/scripts/engine.sh: not restarting someone else's dockerd")
 	}
@@ -157,12 +170,12 @@ func restartEngine(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	out, err := exec.Command("../scripts/engine.sh").CombinedOutput()
+	out, err := exec.Command(script).CombinedOutput()
 	require.NoError(t, err, string(out))
 }
 
 func TestEngineRestartMidBuild(t *testing.T) {
-	if _, err := os.Stat("/run/buildkit-tests-dockerd.pid"); err != nil {
+	if pidfile, _ := testEngine(); !fileExists(pidfile) {
 		t.Skip("the engine was not started by tests/scripts/engine.sh")
 	}
 	name := uniqueName(t)
@@ -194,4 +207,9 @@ func TestEngineRestartMidBuild(t *testing.T) {
 	_, files := savedImage(t, name+":latest")
 	assert.Equal(t, "v2\n", string(files["v"]))
 	t.Logf("survived the restart with %v retries", res["build_retries"])
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,13 +23,23 @@ import (
 // its layers by path.
 func savedImage(t testing.TB, ref string) (raw []byte, files map[string][]byte) {
 	t.Helper()
+	raw, _, files = saveImage(t, ref)
+	return raw, files
+}
+
+// saveImage is savedImage plus everything the tarball holds, with compressed
+// layers expanded (the containerd image store saves gzip blobs), so that
+// searching it for a secret means something on every engine.
+func saveImage(t testing.TB, ref string) (saved, expanded []byte, files map[string][]byte) {
+	t.Helper()
 	rc, err := dockerClient(t).ImageSave(context.Background(), []string{ref})
 	require.NoError(t, err)
 	defer rc.Close()
-	raw, err = io.ReadAll(rc)
+	saved, err = io.ReadAll(rc)
 	require.NoError(t, err)
 	files = map[string][]byte{}
-	outer := tar.NewReader(bytes.NewReader(raw))
+	var all bytes.Buffer
+	outer := tar.NewReader(bytes.NewReader(saved))
 	for {
 		h, err := outer.Next()
 		if errors.Is(err, io.EOF) {
@@ -37,6 +48,14 @@ func savedImage(t testing.TB, ref string) (raw []byte, files map[string][]byte) 
 		require.NoError(t, err)
 		body, err := io.ReadAll(outer)
 		require.NoError(t, err)
+		if len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			require.NoError(t, err)
+			body, err = io.ReadAll(zr)
+			require.NoError(t, err)
+		}
+		all.WriteString(h.Name + "\n")
+		all.Write(body)
 		if !strings.HasSuffix(h.Name, "layer.tar") && !strings.HasPrefix(h.Name, "blobs/") {
 			continue
 		}
@@ -50,7 +69,7 @@ func savedImage(t testing.TB, ref string) (raw []byte, files map[string][]byte) 
 			files[strings.TrimPrefix(ih.Name, "./")] = b
 		}
 	}
-	return raw, files
+	return saved, all.Bytes(), files
 }
 
 func TestSecretsReachTheBuildAndNothingElse(t *testing.T) {
@@ -77,7 +96,7 @@ RUN --mount=type=secret,id=f,required=true --mount=type=secret,id=e,required=tru
 	assert.True(t, res.changed())
 
 	// Each type reached the build: the lengths were written by RUN.
-	raw, files := savedImage(t, name+":latest")
+	_, raw, files := saveImage(t, name+":latest")
 	assert.Equal(t, "19", strings.TrimSpace(string(files["f.len"])), "file secret (with its newline)")
 	assert.Equal(t, "17", strings.TrimSpace(string(files["e.len"])), "env secret")
 	assert.Equal(t, "19", strings.TrimSpace(string(files["v.len"])), "value secret")

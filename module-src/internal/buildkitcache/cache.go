@@ -131,12 +131,15 @@ func parsePolicy(o Options) (policy, error) {
 // summarize is state=info's report.
 func summarize(builder string, records []record, now time.Time) map[string]any {
 	var total, reclaimable int64
+	inUse := 0
 	byType := map[string]int{}
 	var oldest, newest *time.Time
 	for _, r := range records {
 		total += r.Size
 		if !r.InUse {
 			reclaimable += r.Size
+		} else {
+			inUse++
 		}
 		byType[r.Type]++
 		t := r.LastUsed
@@ -152,6 +155,7 @@ func summarize(builder string, records []record, now time.Time) map[string]any {
 		"total":             units.BytesSize(float64(total)),
 		"reclaimable_bytes": reclaimable,
 		"records":           len(records),
+		"in_use_records":    inUse,
 		"by_type":           byType,
 		"builder":           builder,
 	}
@@ -232,6 +236,9 @@ func prune(ctx context.Context, m *module.Module, b backend, p policy, all bool)
 		return module.Result{Data: data}, err
 	}
 	data["after"] = summarize(b.name(), after, now)
+	if n := data["after"].(map[string]any)["in_use_records"].(int); n > 0 && all {
+		m.Warn(fmt.Sprintf("%d build cache records of %s are in use (a build running, or one the builder has not released yet) and were kept", n, b.name()))
+	}
 	data["deleted_records"] = deleted
 	data["reclaimed_bytes"] = reclaimed
 	data["reclaimed"] = units.BytesSize(float64(reclaimed))

@@ -16,40 +16,62 @@ import (
 	"github.com/docker/docker/client"
 )
 
-// archiveManifest is what an image tarball says it holds: docker save's
-// manifest.json (config digest and RepoTags of the first image).
-func archiveManifest(path string) (id string, tags []string, err error) {
+// archiveManifest is what an image tarball says it holds: the IDs the
+// image may have (docker save's manifest.json config digest, which is the
+// image ID on the classic store; and, in an OCI layout from the containerd
+// store, index.json's manifest digests, which are the image ID there) and the
+// RepoTags of the first image.
+func archiveManifest(path string) (ids []string, tags []string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	tr := tar.NewReader(f)
-	for {
+	seenManifest, seenIndex := false, false
+	for !(seenManifest && seenIndex) {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return "", nil, errors.New("no manifest.json in the archive")
+			break
 		}
 		if err != nil {
-			return "", nil, err
+			return nil, nil, err
 		}
-		if h.Name != "manifest.json" {
-			continue
+		switch h.Name {
+		case "manifest.json":
+			seenManifest = true
+			var m []struct {
+				Config   string
+				RepoTags []string
+			}
+			if err := json.NewDecoder(tr).Decode(&m); err != nil {
+				return nil, nil, fmt.Errorf("manifest.json: %w", err)
+			}
+			if len(m) == 0 {
+				return nil, nil, errors.New("manifest.json lists no image")
+			}
+			// "<hex>.json" (docker save before 25) or "blobs/sha256/<hex>" (OCI layout).
+			ids = append(ids, "sha256:"+strings.TrimSuffix(filepath.Base(m[0].Config), ".json"))
+			tags = m[0].RepoTags
+		case "index.json":
+			seenIndex = true
+			var idx struct {
+				Manifests []struct {
+					Digest string `json:"digest"`
+				} `json:"manifests"`
+			}
+			if err := json.NewDecoder(tr).Decode(&idx); err != nil {
+				return nil, nil, fmt.Errorf("index.json: %w", err)
+			}
+			for _, m := range idx.Manifests {
+				ids = append(ids, m.Digest)
+			}
 		}
-		var m []struct {
-			Config   string
-			RepoTags []string
-		}
-		if err := json.NewDecoder(tr).Decode(&m); err != nil {
-			return "", nil, fmt.Errorf("manifest.json: %w", err)
-		}
-		if len(m) == 0 {
-			return "", nil, errors.New("manifest.json lists no image")
-		}
-		// "<hex>.json" (docker save before 25) or "blobs/sha256/<hex>" (OCI layout).
-		hex := strings.TrimSuffix(filepath.Base(m[0].Config), ".json")
-		return "sha256:" + hex, m[0].RepoTags, nil
 	}
+	if !seenManifest {
+		return nil, nil, errors.New("no manifest.json in the archive")
+	}
+	return ids, tags, nil
 }
 
 // archive is docker_image's archive_path: write `docker save` of the image to
@@ -71,14 +93,18 @@ func (r *runner) archive(ctx context.Context) error {
 		name = imageID(doc)
 	}
 	reason := ""
-	id, tags, err := archiveManifest(r.o.ArchivePath)
+	ids, tags, err := archiveManifest(r.o.ArchivePath)
+	id := ""
+	if len(ids) > 0 {
+		id = ids[0]
+	}
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		reason = "since none present"
 	case err != nil:
 		r.m.Debugf(1, "unable to read the archive's manifest: %v", err)
 		reason = "overwriting an unreadable archive file"
-	case id == imageID(doc) && (isImageID(r.ref) || slices.Equal(tags, []string{normalizedTag(r.ref)}) || slices.Equal(tags, []string{r.ref})):
+	case slices.Contains(ids, imageID(doc)) && (isImageID(r.ref) || slices.Equal(tags, []string{normalizedTag(r.ref)}) || slices.Equal(tags, []string{r.ref})):
 		r.res.Data["image"] = doc
 		return nil
 	default:
