@@ -9,7 +9,7 @@ GOFLAGS_BUILD := -trimpath -ldflags='-s -w -buildid='
 BINARIES := $(foreach m,$(MODULES),$(foreach a,$(ARCHES),$(BIN_DIR)/jenkins_ha_$(m)_linux_$(a)))
 GO_SOURCES := $(shell find module-src -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build test unit integration playbook-tests collection install clean lint example bench
+.PHONY: all build test test-matrix unit integration playbook-tests collection install clean lint example bench
 
 all: build
 
@@ -28,6 +28,11 @@ $(BIN_DIR)/jenkins_ha_%: $(GO_SOURCES)
 # playbook tests through ansible-playbook. tests/run starts dockerd if needed.
 test: build
 	tests/run
+
+# The suite on Debian's Docker 20.10, then its integration and playbook tests
+# on a current Docker Engine (containerd image store) started beside it.
+test-matrix: build
+	TEST_ENGINES="debian current" tests/run
 
 unit:
 	$(GO) test ./module-src/... -short

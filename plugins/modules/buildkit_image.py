@@ -305,7 +305,8 @@ options:
             import of that image) or a dict with C(type) and its attributes.
           - C(type=registry) or C(type=inline) with C(ref), an image in a registry (or, on Docker 20.10, an
             image in the engine) built with a cache export. C(type=local) with C(src), a directory
-            written by C(build.cache_to) C(type=local).
+            written by C(build.cache_to) C(type=local). C(type=gha), C(s3) or C(azblob) with C(attrs), handed
+            to BuildKit as they are.
           - Other keys fail the task.
         type: list
         elements: raw
@@ -322,9 +323,14 @@ options:
             description:
               - C(inline) embeds the cache metadata in the image, for C(cache_from) of a later build.
                 C(registry) pushes the cache to C(ref). C(local) writes it to the directory C(dest).
+              - C(gha), C(s3) and C(azblob) are handed to BuildKit as they are, with their settings in C(attrs),
+                for builders that have them (a C(docker-container) or C(remote) builder, or a current engine).
             type: str
             required: true
-            choices: [inline, registry, local]
+            choices: [inline, registry, local, gha, s3, azblob]
+          attrs:
+            description: Settings of a C(gha), C(s3) or C(azblob) cache (for example C(bucket), C(region), C(endpoint_url)), strings passed to BuildKit as they are.
+            type: dict
           ref:
             description: The cache image for C(type=registry), such as C(registry.example.com/jenkins/agent:buildcache).
             type: str

@@ -262,7 +262,28 @@ func TestMultiPlatformPushWithProvenance(t *testing.T) {
 
 	// The engine's own BuildKit (classic store) cannot hold several platforms: refused before any work.
 	engine := map[string]any{"name": name, "source": "build", "build": map[string]any{"path": dir, "platform": "linux/amd64,linux/arm64"}}
-	if !engineHasContainerdStore(t) {
+	if engineHasContainerdStore(t) {
+		// A current engine's own builder holds several platforms and
+		// attestations in its image store, and pushes them.
+		erepo := repo + "-engine"
+		eargs := map[string]any{"name": plainRegistry + "/" + erepo, "source": "build", "push": true,
+			"build": map[string]any{"path": dir, "platform": []any{"linux/amd64", "linux/arm64"}, "provenance": "min"}}
+		res := run(t, "buildkit_image", eargs)
+		require.False(t, res.failed(), res.msg())
+		assert.Equal(t, "buildkit (docker engine)", res["builder"])
+		var eplats []string
+		for _, m := range registryIndex(t, erepo, "latest")["manifests"].([]any) {
+			p := m.(map[string]any)["platform"].(map[string]any)
+			eplats = append(eplats, fmt.Sprintf("%s/%s", p["os"], p["architecture"]))
+		}
+		assert.Contains(t, eplats, "linux/amd64")
+		assert.Contains(t, eplats, "linux/arm64")
+		assert.Contains(t, eplats, "unknown/unknown", "provenance attestation manifests")
+		again := run(t, "buildkit_image", eargs)
+		require.False(t, again.failed(), again.msg())
+		assert.False(t, again.changed(), "unchanged inputs: no build, registry up to date")
+		removeImage(plainRegistry + "/" + erepo + ":latest")
+	} else {
 		res := run(t, "buildkit_image", engine)
 		assert.True(t, res.failed())
 		assert.Contains(t, res.msg(), "keeps one platform per image")
@@ -506,4 +527,21 @@ func TestCacheExportThroughAFlakyRegistryIsRetried(t *testing.T) {
 	assert.GreaterOrEqual(t, res["build_retries"], float64(1), "the retries are in the result")
 	assert.True(t, registryManifestExists(t, plainRegistry, "bk-it/flaky-cache-"+id, "c", false), "the cache was exported in the end")
 	t.Logf("cache export through a registry failing 2 manifest PUTs with 503: %v build retries", res["build_retries"])
+}
+
+func TestOtherCacheTypesPassThroughToTheBuilder(t *testing.T) {
+	id := uniqueName(t)[len("bk-it-"):]
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM scratch\nCOPY payload.txt /p\n", "payload.txt": id})
+	args := buildArgs(uniqueName(t), dir, map[string]any{"cache_to": []any{map[string]any{"type": "s3", "mode": "max", "attrs": map[string]any{
+		"endpoint_url": "http://127.0.0.1:9", "bucket": "bk-it", "region": "us-east-1", "use_path_style": true,
+		"access_key_id": "bk-it", "secret_access_key": "bk-it-secret"}}}})
+	args["builder"] = containerBuilder(t, "bk-it-s3-"+id, nil)
+	res := run(t, "buildkit_image", args)
+	// No S3 here: that BuildKit tried the endpoint proves the entry reached it as given.
+	assert.True(t, res.failed())
+	assert.Contains(t, res.msg(), "127.0.0.1:9")
+
+	bad := run(t, "buildkit_image", buildArgs(uniqueName(t), dir, map[string]any{"cache_to": []any{map[string]any{"type": "s3", "ref": "x"}}}))
+	assert.True(t, bad.failed())
+	assert.Contains(t, bad.msg(), "attrs")
 }

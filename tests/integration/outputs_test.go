@@ -71,11 +71,16 @@ func TestCacheExport(t *testing.T) {
 	require.False(t, from.failed(), from.msg())
 
 	registry := run(t, "buildkit_image", buildArgs(uniqueName(t), dir, map[string]any{"cache_to": []any{map[string]any{"type": "registry", "ref": "127.0.0.1:5000/cache/x", "mode": "max"}}}))
-	if registry.failed() {
-		// Engines on the classic image store (Docker 20.10) export inline caches only.
+	if engineHasContainerdStore(t) {
+		// A current engine's own builder exports caches.
+		require.False(t, registry.failed(), registry.msg())
+		assert.True(t, registryManifestExists(t, plainRegistry, "cache/x", "latest", false), "the cache is in the registry")
+	} else {
+		// Engines on the classic image store (Docker 20.10) export inline caches only, and say so.
+		assert.True(t, registry.failed())
 		assert.Contains(t, registry.msg(), "build.cache_to[0]: type=registry needs a BuildKit that exports caches")
 	}
-	badFrom := run(t, "buildkit_image", buildArgs(uniqueName(t), dir, map[string]any{"cache_from": []any{map[string]any{"type": "s3"}}}))
+	badFrom := run(t, "buildkit_image", buildArgs(uniqueName(t), dir, map[string]any{"cache_from": []any{map[string]any{"type": "ftp"}}}))
 	assert.True(t, badFrom.failed())
 	assert.Contains(t, badFrom.msg(), "build.cache_from[0].type")
 	badTo := run(t, "buildkit_image", buildArgs(uniqueName(t), dir, map[string]any{"cache_to": []any{map[string]any{"type": "local"}}}))

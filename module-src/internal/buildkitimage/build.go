@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -475,9 +476,9 @@ func cacheImports(entries []any) ([]builder.Cache, error) {
 			}
 			for k := range v {
 				switch k {
-				case "type", "ref", "src", "mode", "dest":
+				case "type", "ref", "src", "mode", "dest", "attrs":
 				default:
-					return nil, fmt.Errorf("build.cache_from[%d]: unknown key %q (type, ref, src)", i, k)
+					return nil, fmt.Errorf("build.cache_from[%d]: unknown key %q (type, ref, src, attrs)", i, k)
 				}
 			}
 			switch c.Type {
@@ -491,8 +492,14 @@ func cacheImports(entries []any) ([]builder.Cache, error) {
 					return nil, fmt.Errorf("build.cache_from[%d]: type=local needs src", i)
 				}
 				out = append(out, builder.Cache{Type: "local", Attrs: map[string]string{"src": c.Src}})
+			case "gha", "s3", "azblob":
+				attrs, err := passThroughAttrs(fmt.Sprintf("build.cache_from[%d]", i), c)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, builder.Cache{Type: c.Type, Attrs: attrs})
 			default:
-				return nil, fmt.Errorf("build.cache_from[%d].type: must be one of registry, local, inline, got %q", i, c.Type)
+				return nil, fmt.Errorf("build.cache_from[%d].type: must be one of registry, local, inline, gha, s3, azblob, got %q", i, c.Type)
 			}
 		default:
 			return nil, fmt.Errorf("build.cache_from[%d]: expected an image name or a dict with type, got %T", i, e)
@@ -518,8 +525,34 @@ func cacheExport(i int, c CacheEntry) (builder.Cache, error) {
 			return builder.Cache{}, fmt.Errorf("build.cache_to[%d]: type=local needs dest", i)
 		}
 		attrs["dest"] = c.Dest
+	case "gha", "s3", "azblob":
+		pass, err := passThroughAttrs(fmt.Sprintf("build.cache_to[%d]", i), c)
+		if err != nil {
+			return builder.Cache{}, err
+		}
+		maps.Copy(attrs, pass)
 	}
 	return builder.Cache{Type: c.Type, Attrs: attrs}, nil
+}
+
+// passThroughAttrs are the attributes of a cache type this module does not
+// model (gha, s3, azblob), handed to BuildKit as they are (strings).
+func passThroughAttrs(opt string, c CacheEntry) (map[string]string, error) {
+	if c.Ref != "" || c.Src != "" || c.Dest != "" {
+		return nil, fmt.Errorf("%s: type=%s takes its settings in attrs (e.g. bucket, region, url), not ref/src/dest", opt, c.Type)
+	}
+	out := map[string]string{}
+	for k, v := range c.Attrs {
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		case bool, float64, int:
+			out[k] = fmt.Sprint(x)
+		default:
+			return nil, fmt.Errorf("%s.attrs.%s: expected a string, got %T", opt, k, v)
+		}
+	}
+	return out, nil
 }
 
 // sizeOption reads a size given as bytes (int, community.docker 3.x) or with units ("4g").

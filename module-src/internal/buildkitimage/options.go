@@ -100,6 +100,8 @@ type CacheEntry struct {
 	Mode string `json:"mode"`
 	Src  string `json:"src"`
 	Dest string `json:"dest"`
+	// Attrs are passed as they are to BuildKit for types this module does not model (gha, s3, azblob).
+	Attrs map[string]any `json:"attrs"`
 }
 
 // Output is one build.outputs entry, as in docker_image_build.
@@ -113,11 +115,12 @@ type Output struct {
 // Spec is the module's argument spec.
 func Spec() module.Spec {
 	cacheEntry := map[string]*module.Option{
-		"type": {Type: module.TypeStr, Required: true, Choices: []any{"inline", "registry", "local"}},
-		"ref":  {Type: module.TypeStr},
-		"mode": {Type: module.TypeStr, Choices: []any{"min", "max"}},
-		"src":  {Type: module.TypePath},
-		"dest": {Type: module.TypePath},
+		"type":  {Type: module.TypeStr, Required: true, Choices: []any{"inline", "registry", "local", "gha", "s3", "azblob"}},
+		"attrs": {Type: module.TypeDict},
+		"ref":   {Type: module.TypeStr},
+		"mode":  {Type: module.TypeStr, Choices: []any{"min", "max"}},
+		"src":   {Type: module.TypePath},
+		"dest":  {Type: module.TypePath},
 	}
 	opts := map[string]*module.Option{
 		"name":              {Type: module.TypeStr, Required: true},
