@@ -545,3 +545,36 @@ func TestOtherCacheTypesPassThroughToTheBuilder(t *testing.T) {
 	assert.True(t, bad.failed())
 	assert.Contains(t, bad.msg(), "attrs")
 }
+
+func TestBuilderDiskFullFailsClearlyAndKeepsTheImage(t *testing.T) {
+	base := registryBase(t)
+	// The builder's data root on a 48 MB tmpfs.
+	root := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", root).CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", root).Run() })
+	cfg := filepath.Join(t.TempDir(), "buildkitd.toml")
+	require.NoError(t, os.WriteFile(cfg, []byte("[registry.\""+plainRegistry+"\"]\n  http = true\n"), 0o644))
+	addr := startBuildkitd(t, "", []string{"--root", filepath.Join(root, "buildkit"), "--config", cfg})
+
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo small > /v\n"})
+	args := buildArgs(name, dir, nil)
+	args["builder"] = map[string]any{"driver": "remote", "endpoint": addr}
+	good := run(t, "buildkit_image", args)
+	require.False(t, good.failed(), good.msg())
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+base+"\nRUN dd if=/dev/zero of=/big bs=1M count=200\n"), 0o644))
+	full := run(t, "buildkit_image", args)
+	require.True(t, full.failed())
+	assert.Contains(t, strings.ToLower(full.msg()), "no space left on device", "the step's own words are in the message")
+	assert.Contains(t, full.msg(), "is full: prune its build cache")
+	id, ok := imageExists(t, name+":latest")
+	require.True(t, ok)
+	assert.Equal(t, good.imageID(), id, "the name still holds the previous image")
+	_, files := savedImage(t, name+":latest")
+	assert.Equal(t, "small\n", string(files["v"]))
+	t.Logf("disk full: %s", full.msg()[max(0, len(full.msg())-300):])
+}

@@ -140,10 +140,21 @@ func (r *runner) runBuild(ctx context.Context, bld builder.Builder, req builder.
 			return nil, fmt.Errorf("build of %s timed out after %ds (build_timeout); the build was cancelled and %s was left as it was", r.ref, r.o.BuildTimeout, r.ref)
 		}
 		var step *builder.StepError
+		tail := ""
 		if errors.As(err, &step) {
-			return nil, fmt.Errorf("build of %s failed: %s", r.ref, step.Msg)
+			tail = lastLines(log.String(), 6)
 		}
-		return nil, fmt.Errorf("build of %s: %w", r.ref, err)
+		hint := ""
+		if strings.Contains(strings.ToLower(err.Error()+tail), "no space left on device") {
+			hint = fmt.Sprintf("; the disk of %s is full: prune its build cache (buildkit_cache state=pruned) or give it more space. %s was left as it was", bld.Name(), r.ref)
+		}
+		if step != nil {
+			if tail != "" {
+				tail = "\nlast lines of the build log:\n" + tail
+			}
+			return nil, fmt.Errorf("build of %s failed: %s%s%s", r.ref, step.Msg, hint, tail)
+		}
+		return nil, fmt.Errorf("build of %s: %w%s", r.ref, err, hint)
 	}
 	for _, w := range res.Warnings {
 		r.m.Warn("Dockerfile: " + w)
@@ -619,6 +630,18 @@ func (r *runner) cacheDir() string {
 		return filepath.Join(d, "jenkins_ha.buildkit", "context")
 	}
 	return ""
+}
+
+// lastLines is the last n non-empty lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	var out []string
+	for i := len(lines) - 1; i >= 0 && len(out) < n; i-- {
+		if strings.TrimSpace(lines[i]) != "" {
+			out = append([]string{lines[i]}, out...)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // tailBuffer keeps the last maxStdout bytes written to it.
