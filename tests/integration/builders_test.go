@@ -578,3 +578,18 @@ func TestBuilderDiskFullFailsClearlyAndKeepsTheImage(t *testing.T) {
 	assert.Equal(t, "small\n", string(files["v"]))
 	t.Logf("disk full: %s", full.msg()[max(0, len(full.msg())-300):])
 }
+
+func TestPlatformWithoutEmulatorIsRefusedBeforeTheBuild(t *testing.T) {
+	base := registryBase(t)
+	id := uniqueName(t)[len("bk-it-"):]
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo built > /v\n"})
+	args := map[string]any{"name": plainRegistry + "/bk-it/noemu-" + id, "source": "build", "push": true,
+		"build":   map[string]any{"path": dir, "platform": []any{"linux/amd64", "linux/mips64le"}},
+		"builder": containerBuilder(t, "bk-it-ne-"+id, nil)}
+	res := run(t, "buildkit_image", args)
+	require.True(t, res.failed())
+	assert.Contains(t, res.msg(), "build.platform[1]")
+	assert.Contains(t, res.msg(), "cannot run RUN steps for linux/mips64le")
+	assert.Contains(t, res.msg(), "qemu-user-static")
+	assert.NotContains(t, toJSON(t, res["stdout"]), "RUN echo", "refused before any build step")
+}
