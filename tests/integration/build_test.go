@@ -1,10 +1,16 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -228,14 +234,39 @@ func TestFailingStepIsNotRetriedAndKeepsTheOldImage(t *testing.T) {
 
 func TestBuildTimeoutCancels(t *testing.T) {
 	name := uniqueName(t)
-	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN sleep 60\n"})
+	marker := "sleep 61" + fmt.Sprint(time.Now().UnixNano()%7) // a step no other test runs
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN " + marker + "\n"})
 	args := buildArgs(name, dir, nil)
 	args["build_timeout"] = 3
-	res := run(t, "buildkit_image", args)
+	tmp := t.TempDir()
+	before := containerCount(t)
+	res := run(t, "buildkit_image", args, map[string]any{"_ansible_tmpdir": tmp})
 	assert.True(t, res.failed())
 	assert.Contains(t, res.msg(), "timed out after 3s (build_timeout)")
 	_, exists := imageExists(t, name+":latest")
 	assert.False(t, exists)
+
+	// Cancelled for real: the step's process ends, no container or temp file is left.
+	gone := false
+	for i := 0; i < 100 && !gone; i++ {
+		out, _ := exec.Command("pgrep", "-f", marker).Output()
+		gone = len(strings.TrimSpace(string(out))) == 0
+		if !gone {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	assert.True(t, gone, "the RUN step's process was stopped")
+	assert.Equal(t, before, containerCount(t), "no container left behind")
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "no temp file left behind")
+}
+
+func containerCount(t *testing.T) int {
+	t.Helper()
+	list, err := dockerClient(t).ContainerList(context.Background(), container.ListOptions{All: true})
+	require.NoError(t, err)
+	return len(list)
 }
 
 func TestBadInputsNameTheOption(t *testing.T) {
