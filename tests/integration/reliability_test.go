@@ -213,3 +213,49 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// TestEngineDiskFullFailsClearlyAndKeepsTheImage runs a throwaway current
+// engine whose images live on a small tmpfs, in the matrix's current-engine
+// pass (it needs that engine's binaries).
+func TestEngineDiskFullFailsClearlyAndKeepsTheImage(t *testing.T) {
+	if os.Getenv("DOCKER_HOST") != currentEngineHost {
+		t.Skip("runs in the current-engine pass of make test-matrix")
+	}
+	lib := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", lib).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	env := append(os.Environ(), "ENGINE_CURRENT_INSTANCE=diskfull", "ENGINE_CURRENT_LIB="+lib,
+		"ENGINE_CURRENT_BRIDGE=bkdiskfull0", "ENGINE_CURRENT_BRIDGE_CIDR=10.213.214.1/24")
+	script := func(args ...string) (string, error) {
+		cmd := exec.Command("../scripts/engine-current.sh", args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() {
+		_, _ = script("stop")
+		_ = exec.Command("umount", "-l", lib).Run()
+	})
+	out, err := script()
+	require.NoError(t, err, out)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	host := lines[len(lines)-1]
+	t.Setenv("DOCKER_HOST", host)
+
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN echo small > /v\n"})
+	good := run(t, "buildkit_image", buildArgs(name, dir, nil))
+	require.False(t, good.failed(), good.msg())
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM local/busybox:latest\nRUN dd if=/dev/zero of=/big bs=1M count=400\n"), 0o644))
+	full := run(t, "buildkit_image", buildArgs(name, dir, nil))
+	require.True(t, full.failed())
+	assert.Contains(t, strings.ToLower(full.msg()), "no space left on device")
+	assert.Contains(t, full.msg(), "is full: prune its build cache")
+	id, ok := imageExists(t, name+":latest")
+	require.True(t, ok)
+	assert.Equal(t, good.imageID(), id, "the name still holds the previous image")
+	_, files := savedImage(t, name+":latest")
+	assert.Equal(t, "small\n", string(files["v"]), "the previous image is whole")
+}

@@ -9,6 +9,9 @@
 #                                            local/busybox:latest, print the socket
 #   tests/scripts/engine-current.sh stop     stop the dockerd and containerd it started
 #   tests/scripts/engine-current.sh status
+#   ENGINE_CURRENT_INSTANCE=x ENGINE_CURRENT_LIB=/mnt/small ENGINE_CURRENT_BRIDGE=bkx0 \
+#   ENGINE_CURRENT_BRIDGE_CIDR=10.213.214.1/24 tests/scripts/engine-current.sh
+#                                            a second, separate instance
 #
 # Use it with DOCKER_HOST=unix:///run/jenkins_ha.buildkit-current/docker.sock.
 #
@@ -32,8 +35,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-run=/run/jenkins_ha.buildkit-current
-lib=/var/lib/jenkins_ha.buildkit-current
+# Another instance beside this one (a test's throwaway engine, say) takes
+# ENGINE_CURRENT_INSTANCE=<name>, and ENGINE_CURRENT_LIB for where its images live.
+inst=${ENGINE_CURRENT_INSTANCE:-current}
+run=/run/jenkins_ha.buildkit-$inst
+lib=${ENGINE_CURRENT_LIB:-/var/lib/jenkins_ha.buildkit-$inst}
 sock=$run/docker.sock
 host=unix://$sock
 bindir=$run/bin
@@ -41,15 +47,15 @@ ctd_state=$run/containerd
 ctd_sock=$ctd_state/containerd.sock
 ctd_config=$ctd_state/containerd.toml
 ctd_root=$lib/containerd
-ctd_pidfile=/run/buildkit-tests-containerd-current.pid
-ctd_log=/var/log/buildkit-tests-containerd-current.log
+ctd_pidfile=/run/buildkit-tests-containerd-$inst.pid
+ctd_log=/var/log/buildkit-tests-containerd-$inst.log
 exec_root=$run/docker
 data_root=$lib/docker
 daemon_json=$run/daemon.json
-pidfile=/run/buildkit-tests-dockerd-current.pid
+pidfile=/run/buildkit-tests-dockerd-$inst.pid
 bridge=${ENGINE_CURRENT_BRIDGE:-bkcurrent0}
 bridge_cidr=${ENGINE_CURRENT_BRIDGE_CIDR:-10.213.213.1/24}  # outside Docker's default pools
-log=/var/log/buildkit-tests-dockerd-current.log
+log=/var/log/buildkit-tests-dockerd-$inst.log
 [ "$bridge" != docker0 ] || { echo "engine-current: docker0 is the 20.10 engine's bridge" >&2; exit 2; }
 # Debian's docker CLI (20.10) unless told otherwise; it negotiates down to API 1.41,
 # which this dockerd still accepts (its minimum is 1.40).
@@ -84,6 +90,7 @@ case "${1:-start}" in
     stop_pid "$ctd_pidfile" containerd 20
     rm -f "$sock" "$ctd_sock" "$ctd_sock.ttrpc"
     if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge" && echo "engine-current: removed bridge $bridge"; fi
+    [ "$inst" = current ] || rm -rf "$run"   # a throwaway instance leaves nothing behind
     exit 0 ;;
   status)
     if engine_up; then
