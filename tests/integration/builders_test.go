@@ -195,16 +195,27 @@ func TestDockerContainerBuilder(t *testing.T) {
 // registryIndex fetches repo:tag's manifest list / OCI index from the plain registry.
 func registryIndex(t *testing.T, repo, tag string) map[string]any {
 	t.Helper()
-	req, err := http.NewRequest("GET", fmt.Sprintf("http://%s/v2/%s/manifests/%s", plainRegistry, repo, tag), nil)
+	return registryGetManifest(t, repo, tag, "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")
+}
+
+// registryManifest fetches an image manifest by digest from the plain registry.
+func registryManifest(t *testing.T, repo, digest string) map[string]any {
+	t.Helper()
+	return registryGetManifest(t, repo, digest, "application/vnd.oci.image.manifest.v1+json")
+}
+
+func registryGetManifest(t *testing.T, repo, ref, accept string) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest("GET", fmt.Sprintf("http://%s/v2/%s/manifests/%s", plainRegistry, repo, ref), nil)
 	require.NoError(t, err)
-	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json")
+	req.Header.Set("Accept", accept)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
-	var idx map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&idx))
-	return idx
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+	return m
 }
 
 func TestMultiPlatformPushWithProvenance(t *testing.T) {
@@ -418,21 +429,6 @@ func TestResetContainerBuilderTouchesOnlyItsOwn(t *testing.T) {
 	assert.NoError(t, err, "a volume that is not the builder's is kept")
 	_, ok := imageExists(t, name+":latest")
 	assert.True(t, ok, "images are kept")
-}
-
-// registryManifest fetches a manifest by digest from the plain registry.
-func registryManifest(t *testing.T, repo, digest string) map[string]any {
-	t.Helper()
-	req, err := http.NewRequest("GET", fmt.Sprintf("http://%s/v2/%s/manifests/%s", plainRegistry, repo, digest), nil)
-	require.NoError(t, err)
-	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json")
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, 200, resp.StatusCode)
-	var m map[string]any
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
-	return m
 }
 
 func TestSBOMAttestationWithAConfiguredGenerator(t *testing.T) {

@@ -171,21 +171,7 @@ case "$snap" in
   *) echo "engine-current: not using the containerd image store: $snap"; exit 1 ;;
 esac
 
-# local/busybox:latest, exactly as tests/scripts/engine.sh makes it for 20.10.
-export DOCKER_HOST=$host
-if ! "$docker" image inspect local/busybox:latest >/dev/null 2>&1; then
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  mkdir -p "$tmp/root/bin" "$tmp/root/tmp" "$tmp/root/etc"
-  cp /bin/busybox "$tmp/root/bin/busybox"
-  for app in $("$tmp/root/bin/busybox" --list); do
-    [ "$app" = busybox ] || ln -sf busybox "$tmp/root/bin/$app"
-  done
-  echo 'root:x:0:0:root:/root:/bin/sh' > "$tmp/root/etc/passwd"
-  echo 'root:x:0:' > "$tmp/root/etc/group"
-  tar -C "$tmp/root" -cf "$tmp/rootfs.tar" .
-  "$docker" import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' "$tmp/rootfs.tar" local/busybox:latest >/dev/null
-  echo "engine-current: imported local/busybox:latest"
-fi
+# local/busybox:latest, as for 20.10.
+DOCKER_HOST=$host DOCKER=$docker "$here/busybox-image.sh" >&2
 
 echo "$host"

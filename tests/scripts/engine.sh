@@ -17,17 +17,4 @@ if ! engine_up; then
 fi
 
 # local/busybox:latest — a static busybox rootfs imported as an image.
-if ! docker image inspect local/busybox:latest >/dev/null 2>&1; then
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  mkdir -p "$tmp/root/bin" "$tmp/root/tmp" "$tmp/root/etc"
-  cp /bin/busybox "$tmp/root/bin/busybox"
-  for app in $("$tmp/root/bin/busybox" --list); do
-    [ "$app" = busybox ] || ln -sf busybox "$tmp/root/bin/$app"
-  done
-  echo 'root:x:0:0:root:/root:/bin/sh' > "$tmp/root/etc/passwd"
-  echo 'root:x:0:' > "$tmp/root/etc/group"
-  tar -C "$tmp/root" -cf "$tmp/rootfs.tar" .
-  docker import --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' "$tmp/rootfs.tar" local/busybox:latest >/dev/null
-  echo "engine: imported local/busybox:latest"
-fi
+DOCKER_HOST=unix://$sock "$(dirname "$0")/busybox-image.sh"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"github.com/moby/sys/atomicwriter"
 )
 
 // buildx keeps its builders as JSON files under $BUILDX_CONFIG (default
@@ -97,28 +98,11 @@ func (c *Container) saveToStore(cfg []byte) error {
 		if err != nil {
 			return err
 		}
-		if err := writeAtomic(filepath.Join(dir, "instances", c.Name), b); err != nil {
+		if err := atomicwriter.WriteFile(filepath.Join(dir, "instances", c.Name), b, 0o600); err != nil {
 			return err
 		}
 	} else if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "activity", c.Name), []byte(time.Now().UTC().Format(time.RFC3339)))
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicwriter.WriteFile(filepath.Join(dir, "activity", c.Name), []byte(time.Now().UTC().Format(time.RFC3339)), 0o600)
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/moby/sys/atomicwriter"
+
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
 )
@@ -89,11 +91,7 @@ func (r *runner) writePushRecord(rec pushRecord) error {
 		return err
 	}
 	b, _ := json.Marshal(rec)
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
+	return atomicwriter.WriteFile(p, b, 0o600)
 }
 
 // buildPushed builds on the daemon builder and has it push the result.
