@@ -2,13 +2,17 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/image"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
@@ -251,4 +255,54 @@ func checkMetrics(t *testing.T, reports, image string, success float64) {
 			assert.Equal(t, 1.0, m.GetGauge().GetValue())
 		}
 	}
+}
+
+// TestRoleWithAContainerBuilder runs the role the way a user who outgrew the
+// engine's builder does: a docker-container builder with the seed's limits,
+// bases from a registry, and a registry cache exported per image.
+func TestRoleWithAContainerBuilder(t *testing.T) {
+	s, namespace, reports, vars := roleSetup(t)
+	api := dockerClient(t)
+	ctx := context.Background()
+	// The builder sees registries, not the engine's images: the stand-ins go to the local registry.
+	for _, key := range []string{"controller", "agent"} {
+		ref := plainRegistry + "/" + namespace + "/" + strings.TrimSuffix(s[key], ":latest") + ":latest"
+		require.NoError(t, api.ImageTag(ctx, s[key], ref))
+		rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: "e30="})
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, rc)
+		rc.Close()
+		s[key] = ref
+		t.Cleanup(func() { removeImage(ref) })
+	}
+	bname := "bk-it-role-" + namespace[len("bk-it-"):]
+	vars["jenkins_images_base_images"] = map[string]any{"master": s["controller"], "dind": s["agent"], "maven": s["agent"],
+		"python": s["agent"], "nodejs": s["agent"]}
+	vars["jenkins_build_builder_name"] = bname
+	vars["jenkins_build_builder_driver"] = "docker-container"
+	vars["jenkins_build_builder_image"] = buildkitImage(t)
+	vars["jenkins_build_builder_network"] = "host"
+	vars["jenkins_build_builder_insecure_registries"] = []any{plainRegistry}
+	vars["jenkins_build_cache_registry"] = plainRegistry + "/" + namespace + "-cache"
+	t.Cleanup(func() {
+		_ = api.ContainerRemove(context.Background(), "buildx_buildkit_"+bname+"0", container.RemoveOptions{Force: true})
+		_ = api.VolumeRemove(context.Background(), "buildx_buildkit_"+bname+"0_state", true)
+	})
+
+	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	require.True(t, ok, out)
+	r := readReport(t, reports)
+	assert.ElementsMatch(t, []string{"master", "dind", "maven", "python", "nodejs"}, r.Summary.Built)
+	assert.ElementsMatch(t, r.Summary.Built, r.Summary.Promoted)
+	assert.Equal(t, "buildkit (docker-container "+bname+")", r.BuildResults.Master["builder"])
+	info, err := api.ContainerInspect(ctx, "buildx_buildkit_"+bname+"0")
+	require.NoError(t, err)
+	assert.Equal(t, int64(256<<20), info.HostConfig.Memory, "jenkins_build_memory_limit on the builder")
+	assert.Equal(t, int64(100000), info.HostConfig.CPUQuota, "jenkins_build_cpu_limit on the builder")
+	assert.True(t, registryManifestExists(t, plainRegistry, namespace+"-cache/jenkins-master", "buildcache", false), "the controller's registry cache")
+
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	require.True(t, ok, out)
+	r = readReport(t, reports)
+	assert.Empty(t, r.Summary.Built, "no image rebuilt on a no-op run")
 }

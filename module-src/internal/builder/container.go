@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-units"
+	"github.com/gofrs/flock"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/pelletier/go-toml/v2"
 )
@@ -206,6 +208,16 @@ func (c *Container) Ensure(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	want := c.configDigest(cfgBytes)
+	// Several builds start at once (the role builds its images concurrently):
+	// one of them creates or changes the builder, the others wait and reuse it.
+	lock, err := builderLock(c.Name)
+	if err != nil {
+		return nil, fmt.Errorf("builder %s: %w", c.Name, err)
+	}
+	if ok, err := lock.TryLockContext(ctx, 100*time.Millisecond); err != nil || !ok {
+		return nil, fmt.Errorf("builder %s: wait for another run setting it up: %v", c.Name, err)
+	}
+	defer lock.Unlock()
 	var actions []string
 	name := c.ContainerName()
 	info, err := c.api.ContainerInspect(ctx, name)
@@ -253,6 +265,19 @@ func (c *Container) Ensure(ctx context.Context) ([]string, error) {
 		return actions, fmt.Errorf("builder %s: buildx builder store: %w", c.Name, err)
 	}
 	return actions, nil
+}
+
+// builderLock is the host-level lock on a builder's setup, beside the
+// modules' image locks (the user's cache directory, else the temp directory).
+func builderLock(name string) (*flock.Flock, error) {
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("jenkins_ha.buildkit-locks-%d", os.Getuid()))
+	if d, err := os.UserCacheDir(); err == nil {
+		dir = filepath.Join(d, "jenkins_ha.buildkit", "locks")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("lock directory: %w", err)
+	}
+	return flock.New(filepath.Join(dir, "builder-"+name+".lock")), nil
 }
 
 func (c *Container) configDigest(cfg []byte) string {

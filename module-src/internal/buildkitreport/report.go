@@ -40,6 +40,7 @@ type Entry struct {
 	Built              bool     `json:"built"`
 	Status             string   `json:"status"`
 	Method             string   `json:"method"`
+	Builder            string   `json:"builder"` // e.g. "buildkit (docker-container jenkins-builder)"
 	BuildReason        string   `json:"build_reason"`
 	ImageID            string   `json:"image_id"`
 	Size               int64    `json:"size"`
