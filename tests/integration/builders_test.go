@@ -69,14 +69,30 @@ func registryBase(t *testing.T) string {
 	t.Helper()
 	requireRegistries(t)
 	ref := plainRegistry + "/bk-it/busybox:latest"
+	pushToRegistry(t, "local/busybox:latest", ref)
+	return ref
+}
+
+// pushToRegistry tags the engine's image src as ref and pushes it (no auth).
+func pushToRegistry(t *testing.T, src, ref string) {
+	t.Helper()
 	api := dockerClient(t)
 	ctx := context.Background()
-	require.NoError(t, api.ImageTag(ctx, "local/busybox:latest", ref))
+	require.NoError(t, api.ImageTag(ctx, src, ref))
 	rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: "e30="})
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, rc)
 	rc.Close()
-	return ref
+}
+
+// removeBuilderWhenDone removes a docker-container builder's container and
+// state volume when the test ends.
+func removeBuilderWhenDone(t *testing.T, name string) {
+	t.Cleanup(func() {
+		api := dockerClient(t)
+		_ = api.ContainerRemove(context.Background(), "buildx_buildkit_"+name+"0", container.RemoveOptions{Force: true})
+		_ = api.VolumeRemove(context.Background(), "buildx_buildkit_"+name+"0_state", true)
+	})
 }
 
 // containerBuilder is a builder option for a fresh docker-container builder,
@@ -88,11 +104,7 @@ func containerBuilder(t *testing.T, name string, extra map[string]any) map[strin
 	for k, v := range extra {
 		b[k] = v
 	}
-	t.Cleanup(func() {
-		api := dockerClient(t)
-		_ = api.ContainerRemove(context.Background(), "buildx_buildkit_"+name+"0", container.RemoveOptions{Force: true})
-		_ = api.VolumeRemove(context.Background(), "buildx_buildkit_"+name+"0_state", true)
-	})
+	removeBuilderWhenDone(t, name)
 	return b
 }
 

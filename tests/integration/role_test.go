@@ -4,15 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/image"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
@@ -267,11 +264,7 @@ func TestRoleWithAContainerBuilder(t *testing.T) {
 	// The builder sees registries, not the engine's images: the stand-ins go to the local registry.
 	for _, key := range []string{"controller", "agent"} {
 		ref := plainRegistry + "/" + namespace + "/" + strings.TrimSuffix(s[key], ":latest") + ":latest"
-		require.NoError(t, api.ImageTag(ctx, s[key], ref))
-		rc, err := api.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: "e30="})
-		require.NoError(t, err)
-		_, _ = io.Copy(io.Discard, rc)
-		rc.Close()
+		pushToRegistry(t, s[key], ref)
 		s[key] = ref
 		t.Cleanup(func() { removeImage(ref) })
 	}
@@ -284,10 +277,7 @@ func TestRoleWithAContainerBuilder(t *testing.T) {
 	vars["jenkins_build_builder_network"] = "host"
 	vars["jenkins_build_builder_insecure_registries"] = []any{plainRegistry}
 	vars["jenkins_build_cache_registry"] = plainRegistry + "/" + namespace + "-cache"
-	t.Cleanup(func() {
-		_ = api.ContainerRemove(context.Background(), "buildx_buildkit_"+bname+"0", container.RemoveOptions{Force: true})
-		_ = api.VolumeRemove(context.Background(), "buildx_buildkit_"+bname+"0_state", true)
-	})
+	removeBuilderWhenDone(t, bname)
 
 	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
 	require.True(t, ok, out)

@@ -51,18 +51,8 @@ func (b *EngineBuildKit) connect(ctx context.Context) (*bkclient.Client, error) 
 	)
 }
 
-// Available reports whether the engine serves BuildKit: nil if it does.
-func (b *EngineBuildKit) Available(ctx context.Context) error {
-	c, err := b.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_, err = c.ListWorkers(ctx)
-	return err
-}
-
-// Workers lists the engine's BuildKit workers (platforms, labels).
+// Workers lists the engine's BuildKit workers (platforms, labels); an error
+// means the engine serves no BuildKit.
 func (b *EngineBuildKit) Workers(ctx context.Context) ([]*bkclient.WorkerInfo, error) {
 	c, err := b.connect(ctx)
 	if err != nil {
@@ -72,25 +62,17 @@ func (b *EngineBuildKit) Workers(ctx context.Context) ([]*bkclient.WorkerInfo, e
 	return c.ListWorkers(ctx)
 }
 
-// CanExportCache reports whether the engine's BuildKit exports caches other
-// than inline: only engines on the containerd image store do (their worker
-// carries a snapshotter label). Docker 20.10's BuildKit v0.8 exports inline only.
-func (b *EngineBuildKit) CanExportCache(ctx context.Context) (bool, error) {
-	c, err := b.connect(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer c.Close()
-	workers, err := c.ListWorkers(ctx)
-	if err != nil {
-		return false, err
-	}
+// ContainerdStore reports whether workers are those of an engine on the
+// containerd image store (their worker carries a snapshotter label): only such
+// an engine's BuildKit exports caches other than inline, and holds several
+// platforms and attestations. Docker 20.10's BuildKit v0.8 does none of these.
+func ContainerdStore(workers []*bkclient.WorkerInfo) bool {
 	for _, w := range workers {
 		if _, ok := w.Labels["org.mobyproject.buildkit.worker.snapshotter"]; ok {
-			return true, nil
+			return true
 		}
 	}
-	return false, nil
+	return false
 }
 
 // Build implements Builder.

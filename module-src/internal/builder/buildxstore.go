@@ -89,7 +89,7 @@ func (c *Container) saveToStore(cfg []byte) error {
 	}
 	defer lock.Unlock()
 	if _, err := readNodeGroup(c.Name); os.IsNotExist(err) {
-		n := node{Name: c.nodeName(), Endpoint: storeEndpoint(c.host), DriverOpts: c.driverOpts()}
+		n := node{Name: c.node, Endpoint: storeEndpoint(c.host), DriverOpts: c.driverOpts()}
 		if len(cfg) > 0 {
 			n.Files = map[string][]byte{"buildkitd.toml": cfg}
 			n.Flags = []string{}

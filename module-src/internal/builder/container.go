@@ -52,7 +52,8 @@ type Container struct {
 
 	api         *client.Client
 	host        string // the engine's address, for buildx's store
-	node        string // resolved node name
+	node        string // the node's name: buildx's store says, else <name>0
+	storeDriver string // the builder's driver in buildx's store, "" if not there
 	storeConfig []byte // buildkitd.toml kept in buildx's store for this builder
 }
 
@@ -62,9 +63,15 @@ func NewContainer(c Container, api *client.Client, host string) *Container {
 	if c.Name == "" {
 		c.Name = DefaultContainerName
 	}
+	c.node = c.Name + "0"
 	// A builder in buildx's store (made by `docker buildx create`, or by us)
-	// brings its driver options for what the task does not set.
-	if ng, err := readNodeGroup(c.Name); err == nil && ng.Driver == "docker-container" && len(ng.Nodes) > 0 {
+	// brings its node name and driver options for what the task does not set.
+	ng, err := readNodeGroup(c.Name)
+	if err == nil {
+		c.storeDriver = ng.Driver
+	}
+	if err == nil && ng.Driver == "docker-container" && len(ng.Nodes) > 0 {
+		c.node = ng.Nodes[0].Name
 		o := ng.Nodes[0].DriverOpts
 		if c.Image == "" {
 			c.Image = o["image"]
@@ -93,20 +100,10 @@ func NewContainer(c Container, api *client.Client, host string) *Container {
 }
 
 // ContainerName is the name of the builder's container.
-func (c *Container) ContainerName() string { return "buildx_buildkit_" + c.nodeName() }
+func (c *Container) ContainerName() string { return "buildx_buildkit_" + c.node }
 
 // StateVolume is the name of the builder's state volume.
 func (c *Container) StateVolume() string { return c.ContainerName() + "_state" }
-
-func (c *Container) nodeName() string {
-	if c.node == "" {
-		c.node = c.Name + "0"
-		if ng, err := readNodeGroup(c.Name); err == nil && ng.Driver == "docker-container" && len(ng.Nodes) > 0 {
-			c.node = ng.Nodes[0].Name
-		}
-	}
-	return c.node
-}
 
 // Check refuses options that cannot work before anything is created.
 func (c *Container) Check() error {
@@ -131,8 +128,8 @@ func (c *Container) Check() error {
 			return fmt.Errorf("builder.config: %v", err)
 		}
 	}
-	if ng, err := readNodeGroup(c.Name); err == nil && ng.Driver != "docker-container" {
-		return fmt.Errorf("builder.name: %q is a %s builder in buildx's builder store, not docker-container", c.Name, ng.Driver)
+	if c.storeDriver != "" && c.storeDriver != "docker-container" {
+		return fmt.Errorf("builder.name: %q is a %s builder in buildx's builder store, not docker-container", c.Name, c.storeDriver)
 	}
 	return nil
 }

@@ -212,9 +212,9 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 		if r.o.BuildMethod == "legacy" {
 			return nil, fmt.Errorf("build_method=legacy builds with the engine's classic builder; it cannot use builder.driver=%s", d.Driver)
 		}
-		bld, err := r.daemonBuilder(ctx)
+		bld, have, err := r.daemonBuilder(ctx)
 		if err == nil && df.Runs {
-			err = r.checkPlatforms(ctx, bld, req.Platforms)
+			err = checkPlatforms(bld.Name(), have, req.Platforms)
 		}
 		if err == nil {
 			return bld, nil
@@ -235,33 +235,20 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 	bk := builder.NewEngineBuildKit(r.e.API)
 	cctx, cancel := r.e.Call(ctx)
 	defer cancel()
-	err := bk.Available(cctx)
+	workers, err := bk.Workers(cctx)
 	if err == nil {
+		containerdStore := builder.ContainerdStore(workers)
 		for i, c := range req.CacheTo {
-			if c.Type == "inline" {
-				continue
-			}
-			ok, err := bk.CanExportCache(cctx)
-			if err != nil {
-				return nil, fmt.Errorf("build.cache_to: ask the engine's BuildKit: %w", err)
-			}
-			if !ok {
+			if c.Type != "inline" && !containerdStore {
 				return nil, fmt.Errorf("build.cache_to[%d]: type=%s needs a BuildKit that exports caches; the engine's embedded BuildKit (classic image store, e.g. Docker 20.10) exports type=inline only", i, c.Type)
 			}
-			break
 		}
-		if len(req.Platforms) > 1 || len(req.Attest) > 0 {
-			ok, err := bk.CanExportCache(cctx) // the containerd image store
-			if err != nil {
-				return nil, fmt.Errorf("ask the engine's BuildKit for its image store: %w", err)
-			}
-			if !ok && len(req.Platforms) > 1 {
-				return nil, fmt.Errorf("build.platform lists %d platforms, but the engine at %s keeps one platform per image (classic image store, e.g. Docker 20.10): use builder.driver docker-container or remote with push: true, or an engine on the containerd image store", len(req.Platforms), r.e.Host)
-			}
-			if !ok {
-				r.m.Warn(fmt.Sprintf("build.provenance/build.sbom: the engine's embedded BuildKit (classic image store) cannot store attestations; none were produced for %s. Use builder.driver docker-container or remote with push: true", r.ref))
-				r.res.Data["attestations"] = "not produced: the engine's classic image store cannot hold them"
-			}
+		if len(req.Platforms) > 1 && !containerdStore {
+			return nil, fmt.Errorf("build.platform lists %d platforms, but the engine at %s keeps one platform per image (classic image store, e.g. Docker 20.10): use builder.driver docker-container or remote with push: true, or an engine on the containerd image store", len(req.Platforms), r.e.Host)
+		}
+		if len(req.Attest) > 0 && !containerdStore {
+			r.m.Warn(fmt.Sprintf("build.provenance/build.sbom: the engine's embedded BuildKit (classic image store) cannot store attestations; none were produced for %s. Use builder.driver docker-container or remote with push: true", r.ref))
+			r.res.Data["attestations"] = "not produced: the engine's classic image store cannot hold them"
 		}
 		if r.o.Build.ContainerLimits != nil {
 			r.m.Warn("build.container_limits applies to the classic builder only; BuildKit ignores it (use a docker-container builder with memory/cpus limits)")
@@ -281,16 +268,9 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 	return builder.NewLegacy(r.e.API), nil
 }
 
-// checkPlatforms refuses, before the build, target platforms the daemon
-// cannot run RUN steps for, saying how to get an emulator.
-func (r *runner) checkPlatforms(ctx context.Context, bld *builder.DaemonBuildKit, want []string) error {
-	if len(want) == 0 {
-		return nil
-	}
-	have, err := bld.Platforms(ctx)
-	if err != nil {
-		return fmt.Errorf("ask %s for its platforms: %w", bld.Name(), err)
-	}
+// checkPlatforms refuses, before the build, target platforms a daemon that
+// runs the platforms have cannot run RUN steps for, saying how to get an emulator.
+func checkPlatforms(name string, have, want []string) error {
 	for i, p := range want {
 		spec, err := platforms.Parse(p)
 		if err != nil {
@@ -304,40 +284,39 @@ func (r *runner) checkPlatforms(ctx context.Context, bld *builder.DaemonBuildKit
 			}
 		}
 		if !ok {
-			return fmt.Errorf("build.platform[%d]: %s cannot run RUN steps for %s (it runs %s): register QEMU emulators with binfmt_misc (Debian: apt-get install qemu-user-static binfmt-support) and restart the builder (buildkit_cache state=reset)", i, bld.Name(), platforms.Format(spec), strings.Join(have, ", "))
+			return fmt.Errorf("build.platform[%d]: %s cannot run RUN steps for %s (it runs %s): register QEMU emulators with binfmt_misc (Debian: apt-get install qemu-user-static binfmt-support) and restart the builder (buildkit_cache state=reset)", i, name, platforms.Format(spec), strings.Join(have, ", "))
 		}
 	}
 	return nil
 }
 
 // daemonBuilder is the builder of builder.driver docker-container or remote,
-// made ready to build (a container builder is created or started).
-func (r *runner) daemonBuilder(ctx context.Context) (*builder.DaemonBuildKit, error) {
+// made ready to build (a container builder is created or started), with the
+// platforms its workers run: asking for them is also the proof that it answers.
+func (r *runner) daemonBuilder(ctx context.Context) (*builder.DaemonBuildKit, []string, error) {
+	var bld *builder.DaemonBuildKit
 	if remote, ok := r.o.Builder.Remote(); ok {
-		if err := remote.Check(); err != nil {
-			return nil, err
-		}
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		c, err := remote.Connect(cctx)
-		if err != nil {
-			return nil, err
-		}
-		c.Close()
-		return builder.NewRemoteBuildKit(remote, r.e.API), nil
-	}
-	if c, ok := r.o.Builder.Container(r.e.API, r.e.Host); ok {
+		bld = builder.NewRemoteBuildKit(remote, r.e.API)
+	} else if c, ok := r.o.Builder.Container(r.e.API, r.e.Host); ok {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
 		acts, err := c.Ensure(cctx)
 		r.actions = append(r.actions, acts...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r.res.Data["builder_container"] = c.ContainerName()
-		return builder.NewContainerBuildKit(c, r.e.API), nil
+		bld = builder.NewContainerBuildKit(c, r.e.API)
+	} else {
+		return nil, nil, fmt.Errorf("builder.driver: %q is not a BuildKit daemon driver", r.o.Builder.Driver)
 	}
-	return nil, fmt.Errorf("builder.driver: %q is not a BuildKit daemon driver", r.o.Builder.Driver)
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	have, err := bld.Platforms(cctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return bld, have, nil
 }
 
 // request turns the build options into a builder request.

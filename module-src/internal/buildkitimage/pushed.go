@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,7 +48,7 @@ func (r *runner) checkPushedOptions() error {
 	case r.o.Repository != "":
 		return fmt.Errorf("%s: the builder pushes under name itself; repository cannot be used with it", what)
 	case r.o.ArchivePath != "":
-		return fmt.Errorf("%s: the result is not in the engine, so archive_path cannot save it; use build.outputs type oci", what)
+		return fmt.Errorf("%s: the result is not in the engine, so archive_path cannot save it (a separate task with build.outputs type oci writes the build to a file)", what)
 	case len(r.o.Build.Outputs) > 0:
 		return fmt.Errorf("%s: build.outputs cannot be combined with a push by the builder", what)
 	}
@@ -95,10 +96,8 @@ func (r *runner) writePushRecord(rec pushRecord) error {
 }
 
 // buildPushed builds on the daemon builder and has it push the result.
+// Its options were checked by checkOptions (checkPushedOptions).
 func (r *runner) buildPushed(ctx context.Context, df *buildctx.Dockerfile, req builder.Request, inputs string) error {
-	if err := r.checkPushedOptions(); err != nil {
-		return err
-	}
 	data := r.res.Data
 	host, path, err := registryHost(r.name)
 	if err != nil {
@@ -117,7 +116,7 @@ func (r *runner) buildPushed(ctx context.Context, df *buildctx.Dockerfile, req b
 	result := func(digest, status string) {
 		img := map[string]any{"Id": digest, "RepoTags": []string{r.ref}, "RepoDigests": []string{r.name + "@" + digest}, "push_status": status}
 		data["image"] = img
-		data["manifest"] = map[string]any{"digest": digest, "platforms": platforms, "attestations": attestKinds(req.Attest)}
+		data["manifest"] = map[string]any{"digest": digest, "platforms": platforms, "attestations": append([]string{}, slices.Sorted(maps.Keys(req.Attest))...)}
 	}
 	if !r.o.ForceSource && rec.Inputs == inputs && remote != "" && rec.Digest == remote {
 		data["build_reason"] = "none: the inputs are unchanged and the registry's tag has the digest last pushed"
@@ -188,15 +187,6 @@ func (r *runner) insecureRegistry(host string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
-}
-
-func attestKinds(a map[string]string) []string {
-	out := []string{}
-	for k := range a {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func nilIfEmpty(s string) any {
