@@ -4,10 +4,13 @@ ARCHES    ?= amd64 arm64
 MODULES   := buildkit_image buildkit_scan buildkit_cache buildkit_validate buildkit_report
 BIN_DIR   := plugins/bin
 VERSION   := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
-GOFLAGS_BUILD := -trimpath -ldflags='-s -w -buildid=' 
+# grpcnotrace: gRPC then leaves out golang.org/x/net/trace, whose html/template
+# use (reflect.Value.Method) stops the linker from dropping unused methods
+# binary-wide; buildkit_image is 16 MB with it, 22 MB without.
+GOFLAGS_BUILD := -trimpath -tags grpcnotrace -ldflags='-s -w -buildid='
 
 BINARIES := $(foreach m,$(MODULES),$(foreach a,$(ARCHES),$(BIN_DIR)/jenkins_ha_$(m)_linux_$(a)))
-GO_SOURCES := $(shell find module-src -name '*.go' -not -name '*_test.go') go.mod go.sum
+GO_SOURCES := $(shell find module-src -name '*.go' -not -name '*_test.go') go.mod go.sum Makefile
 
 .PHONY: all build test test-matrix unit integration playbook-tests collection install clean lint example bench
 
