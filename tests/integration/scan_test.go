@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -263,4 +266,58 @@ func BenchmarkScanOneImage(b *testing.B) {
 		total += res["scan_duration"].(float64)
 	}
 	b.ReportMetric(total/float64(b.N), "trivy-s/op")
+}
+
+// TestScanOfflineWithJavaArchivesAndDefaults is the controller's case: an
+// image holding a WAR scanned offline with no Java DB (Trivy alone refuses
+// it), the DB in Trivy's default cache dir (no cache_dir given), and an
+// ignore file and report path given relative to the task's directory.
+func TestScanOfflineWithJavaArchivesAndDefaults(t *testing.T) {
+	defaultCache := filepath.Join(binDir, "cache", "trivy") // XDG_CACHE_HOME of run()
+	require.NoError(t, os.RemoveAll(defaultCache))
+	t.Cleanup(func() { os.RemoveAll(defaultCache) })
+	trivyDB(t, defaultCache, time.Hour, testAdvisories)
+
+	var war bytes.Buffer
+	zw := zip.NewWriter(&war)
+	f, err := zw.Create("META-INF/MANIFEST.MF")
+	require.NoError(t, err)
+	_, _ = f.Write([]byte("Manifest-Version: 1.0\nImplementation-Title: jenkins-war\nImplementation-Version: 2.504.1\n"))
+	require.NoError(t, zw.Close())
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM scratch\nCOPY alpine-release /etc/alpine-release\nCOPY installed /lib/apk/db/installed\n" +
+			"COPY jenkins.war /usr/share/jenkins/jenkins.war\n",
+		"alpine-release": "3.22.1\n",
+		"installed":      "P:busybox\nV:1.36.1-r2\nA:x86_64\no:busybox\n\n",
+		"jenkins.war":    war.String(),
+	})
+	built := run(t, "buildkit_image", buildArgs(name, dir, nil))
+	require.False(t, built.failed(), built.msg())
+
+	cwd, err := os.Getwd()
+	require.NoError(t, err)
+	ignore := filepath.Join(t.TempDir(), ".trivyignore")
+	require.NoError(t, os.WriteFile(ignore, []byte("CVE-2099-0001\n"), 0o644))
+	relIgnore, err := filepath.Rel(cwd, ignore)
+	require.NoError(t, err)
+	relReport, err := filepath.Rel(cwd, filepath.Join(t.TempDir(), "report.json"))
+	require.NoError(t, err)
+
+	args := map[string]any{"image": name + ":latest", "scanner_path": trivyBinary(t), "offline": true,
+		"ignore_file": relIgnore, "report_path": relReport}
+	res := run(t, "buildkit_scan", args)
+	require.False(t, res.failed(), "the WAR must not stop an offline scan: %s", res.msg())
+	assert.Equal(t, "passed", res["scan_status"], "the relative ignore file was applied")
+	assert.Equal(t, "missing", res["java_db"])
+	assert.Contains(t, fmt.Sprint(res["warnings"]), "no Trivy Java DB")
+	assert.True(t, filepath.IsAbs(res["report_path"].(string)), "report_path is made absolute: %v", res["report_path"])
+	_, err = os.Stat(res["report_path"].(string))
+	assert.NoError(t, err)
+
+	// Without the ignore file the same scan finds the CRITICAL: the OS packages were scanned.
+	delete(args, "ignore_file")
+	gate := run(t, "buildkit_scan", args)
+	assert.True(t, gate.failed())
+	assert.Contains(t, gate.msg(), "CVE-2099-0001")
 }

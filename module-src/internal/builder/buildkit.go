@@ -24,6 +24,7 @@ import (
 	"github.com/tonistiigi/fsutil"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/guard"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -132,25 +133,26 @@ func solve(ctx context.Context, c *bkclient.Client, req Request, exports []bkcli
 	var resp *bkclient.SolveResponse
 	var warnings []bkclient.VertexWarning
 	eg, ectx := errgroup.WithContext(ctx)
-	eg.Go(func() error {
+	// guard.Func: a panic in any of these becomes the build's error, not a crash.
+	eg.Go(guard.Func(func() error {
 		var err error
 		resp, err = c.Solve(ectx, nil, *opt, ch)
 		return err
-	})
-	eg.Go(func() error {
+	}))
+	eg.Go(guard.Func(func() error {
 		defer close(tee)
 		for s := range ch {
 			steps.add(s)
 			tee <- s
 		}
 		return nil
-	})
-	eg.Go(func() error {
+	}))
+	eg.Go(guard.Func(func() error {
 		var err error
 		// The display must drain the channel even when ctx ends, or Solve blocks.
 		warnings, err = display.UpdateFrom(context.WithoutCancel(ctx), tee)
 		return err
-	})
+	}))
 	if err := eg.Wait(); err != nil {
 		return nil, classify(err)
 	}

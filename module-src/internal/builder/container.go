@@ -26,6 +26,8 @@ import (
 	"github.com/gofrs/flock"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/guard"
 )
 
 // DefaultContainerName is the seed's builder name, used when builder.name is not set.
@@ -503,7 +505,10 @@ func newDemuxConn(conn net.Conn, r io.Reader) *demuxConn {
 	pr, pw := io.Pipe()
 	d := &demuxConn{Conn: conn, pr: pr, stderr: &bytes.Buffer{}}
 	go func() {
-		_, err := stdcopy.StdCopy(pw, d.stderr, r)
+		err := guard.Func(func() error {
+			_, err := stdcopy.StdCopy(pw, d.stderr, r)
+			return err
+		})()
 		if err == nil && d.stderr.Len() > 0 {
 			err = errors.New(strings.TrimSpace(d.stderr.String()))
 		}

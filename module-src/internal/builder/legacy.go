@@ -15,6 +15,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 	archive "github.com/moby/go-archive"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/guard"
 )
 
 // Legacy is the engine's classic builder (POST /build without BuildKit), for
@@ -95,15 +97,18 @@ func (b *Legacy) Build(ctx context.Context, req Request) (*Result, error) {
 	counted := make(chan struct{})
 	go func() { // count steps from the text the engine streams
 		defer close(counted)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			if stepLine.MatchString(line) {
-				res.Steps++
-			} else if strings.Contains(line, "---> Using cache") {
-				res.CachedSteps++
+		_ = guard.Func(func() error {
+			sc := bufio.NewScanner(pr)
+			for sc.Scan() {
+				line := sc.Text()
+				if stepLine.MatchString(line) {
+					res.Steps++
+				} else if strings.Contains(line, "---> Using cache") {
+					res.CachedSteps++
+				}
 			}
-		}
+			return nil
+		})() // counting is best effort: a panic only loses the count
 		io.Copy(io.Discard, pr)
 	}()
 	err = jsonmessage.DisplayJSONMessagesStream(resp.Body, io.MultiWriter(progress, pw), 0, false, func(msg jsonmessage.JSONMessage) {

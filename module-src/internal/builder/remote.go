@@ -11,6 +11,8 @@ import (
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 	bkclient "github.com/moby/buildkit/client"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/guard"
 )
 
 // Remote is a standalone BuildKit daemon at an address: unix:// or tcp://
@@ -187,11 +189,14 @@ func (l *engineLoad) start(map[string]string) (io.WriteCloser, error) {
 	pr, pw := io.Pipe()
 	l.pw, l.done = pw, make(chan error, 1)
 	go func() {
-		resp, err := l.api.ImageLoad(l.ctx, pr, client.ImageLoadWithQuiet(true))
-		if err == nil {
-			err = jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil)
-			resp.Body.Close()
-		}
+		err := guard.Func(func() error {
+			resp, err := l.api.ImageLoad(l.ctx, pr, client.ImageLoadWithQuiet(true))
+			if err == nil {
+				err = jsonmessage.DisplayJSONMessagesStream(resp.Body, io.Discard, 0, false, nil)
+				resp.Body.Close()
+			}
+			return err
+		})()
 		pr.CloseWithError(err)
 		l.done <- err
 	}()

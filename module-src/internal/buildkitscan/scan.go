@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,6 +82,9 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if err := m.Decode(&o); err != nil {
 		return module.Result{}, err
 	}
+	if err := absPaths(&o); err != nil {
+		return module.Result{}, err
+	}
 	if err := check(o); err != nil {
 		return module.Result{}, err
 	}
@@ -115,7 +119,7 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 
 	res, err := scanner.Scan(ctx, scanner.Options{
 		Binary: o.ScannerPath, Image: o.Image, Input: o.Input, DockerHost: o.DockerHost,
-		CacheDir: o.CacheDir, Offline: o.Offline, SkipDBUpdate: o.SkipDBUpdate, DBRepository: o.DBRepository,
+		CacheDir: cacheDir, Offline: o.Offline, SkipDBUpdate: o.SkipDBUpdate, DBRepository: o.DBRepository,
 		Server: o.Server, Token: o.ServerToken, IgnoreFile: o.IgnoreFile, PkgTypes: o.VulnTypes,
 		Timeout: time.Duration(o.Timeout) * time.Second, ReportPath: reportPath,
 	})
@@ -127,6 +131,14 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 	data["scan_duration"] = res.Duration.Seconds()
 	data["scanner"] = res.Binary
+	if res.SkippedJava {
+		data["java_db"] = "missing"
+		if slices.Contains(o.VulnTypes, "library") {
+			m.Warn(fmt.Sprintf("no Trivy Java DB at %s: JAR, WAR and EAR files were not scanned for library vulnerabilities "+
+				"(offline/skip_db_update cannot download it); put a Java DB there (trivy image --download-java-db-only --cache-dir %s) to scan them",
+				filepath.Join(cacheDir, "java-db"), cacheDir))
+		}
+	}
 	v := scanner.Gate{FailOn: o.FailOn, IgnoreUnfixed: o.IgnoreUnfixed}.Apply(res.Report)
 	data["passed"] = v.Passed
 	data["counts"] = v.Counts
@@ -146,9 +158,18 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 
 	if o.SBOMFormat != "" {
 		if err := scanner.SBOM(ctx, res.Binary, reportPath, o.SBOMFormat, o.SBOMPath); err != nil {
-			return module.Result{Data: data}, fmt.Errorf("sbom_format %s: %w", o.SBOMFormat, err)
+			// The gate's verdict stands either way; a missing SBOM is a scanner
+			// error, which fail_on_scanner_error: false turns into a warning.
+			_, isScanner := scanner.IsError(err)
+			if v.Passed && (o.FailOnScannerError || !isScanner) {
+				data["scan_status"] = "passed"
+				return module.Result{Data: data}, fmt.Errorf("sbom_format %s: %w", o.SBOMFormat, err)
+			}
+			data["sbom_error"] = err.Error()
+			m.Warn(fmt.Sprintf("no SBOM written (sbom_format %s): %v", o.SBOMFormat, err))
+		} else {
+			data["sbom_path"] = o.SBOMPath
 		}
-		data["sbom_path"] = o.SBOMPath
 	}
 	if !v.Passed {
 		data["scan_status"] = "failed"
@@ -157,6 +178,23 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 	data["scan_status"] = "passed"
 	return module.Result{Msg: fmt.Sprintf("%s passed the vulnerability gate (fail_on: %s)", target, strings.Join(o.FailOn, ", ")), Data: data}, nil
+}
+
+// absPaths resolves relative paths against the task's working directory:
+// Trivy itself runs in a scratch directory.
+func absPaths(o *Options) error {
+	for name, p := range map[string]*string{"input": &o.Input, "ignore_file": &o.IgnoreFile, "cache_dir": &o.CacheDir,
+		"report_path": &o.ReportPath, "sbom_path": &o.SBOMPath} {
+		if *p == "" || filepath.IsAbs(*p) {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		*p = abs
+	}
+	return nil
 }
 
 func check(o Options) error {

@@ -59,7 +59,13 @@ type Result struct {
 	Report   *Report
 	Duration time.Duration
 	Binary   string // the trivy that ran
+	// SkippedJava: offline with no Java DB in the cache, JAR/WAR/EAR files
+	// were left out (Trivy refuses to scan them without it).
+	SkippedJava bool
 }
+
+// javaArchives are the files Trivy's Java analyzer reads.
+var javaArchives = []string{"**/*.jar", "**/*.war", "**/*.ear", "**/*.par"}
 
 // Scan runs Trivy once, with every severity, writes the JSON report to
 // ReportPath and parses it.
@@ -90,8 +96,17 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 	if o.CacheDir != "" {
 		args = append(args, "--cache-dir", o.CacheDir)
 	}
+	skippedJava := false
 	if o.Offline || o.SkipDBUpdate {
 		args = append(args, "--skip-db-update", "--skip-java-db-update")
+		// Without a Java DB, Trivy fails on the first JAR it meets ("cannot be
+		// specified on the first run"): scan everything else and say so.
+		if _, err := os.Stat(filepath.Join(o.CacheDir, "java-db", "metadata.json")); err != nil {
+			skippedJava = true
+			for _, g := range javaArchives {
+				args = append(args, "--skip-files", g)
+			}
+		}
 	}
 	if o.Offline {
 		args = append(args, "--offline-scan", "--skip-version-check", "--disable-telemetry")
@@ -155,7 +170,7 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 	if err := os.Rename(tmp, o.ReportPath); err != nil {
 		return nil, fmt.Errorf("report_path: %w", err)
 	}
-	return &Result{Report: rep, Duration: dur, Binary: bin}, nil
+	return &Result{Report: rep, Duration: dur, Binary: bin, SkippedJava: skippedJava}, nil
 }
 
 func classifyFailure(err error, stderr string) error {
