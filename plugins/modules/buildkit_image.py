@@ -329,7 +329,11 @@ options:
             required: true
             choices: [inline, registry, local, gha, s3, azblob]
           attrs:
-            description: Settings of a C(gha), C(s3) or C(azblob) cache (for example C(bucket), C(region), C(endpoint_url)), strings passed to BuildKit as they are.
+            description:
+              - Settings of a C(gha), C(s3) or C(azblob) cache (for example C(bucket), C(region), C(endpoint_url)), strings passed to BuildKit as they are.
+              - For C(registry) and C(local) exports, the exporter's further settings, as C(docker buildx build --cache-to) takes them,
+                such as C(compression) (C(gzip), C(zstd), C(uncompressed)), C(compression-level), C(oci-mediatypes), C(image-manifest), C(ignore-error).
+                C(ref), C(dest) and C(mode) are the entry's own options and are refused here.
             type: dict
           ref:
             description: The cache image for C(type=registry), such as C(registry.example.com/jenkins/agent:buildcache).

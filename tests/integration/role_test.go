@@ -129,6 +129,10 @@ func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
 	assert.Empty(t, r.Summary.Built, "no image rebuilt on a no-op run")
 	assert.Len(t, r.Summary.Unchanged, 5)
 	assert.Empty(t, r.Summary.Promoted, "nothing to promote: the deploy tags already hold these images")
+	assert.Regexp(t, `localhost\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0`, out, "a no-op run changes nothing")
+	scan := r.BuildResults.Master["scan"].(map[string]any)
+	assert.Equal(t, "passed", scan["status"], "an unchanged image shows its last scan")
+	assert.NotEmpty(t, scan["from"], "and the run that scanned it")
 	t.Logf("whole role on the local inventory: cold %.1fs, no-op %.1fs, rebuilt on no-op: %d", cold.Seconds(), noop.Seconds(), len(r.Summary.Built))
 }
 
@@ -158,8 +162,9 @@ func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 	assert.Equal(t, "scan", r.BuildResults.Agents["python"]["gate"])
 	assert.Equal(t, false, r.BuildResults.Agents["python"]["promoted"])
 	assert.Equal(t, goodPython, deployed("jenkins-agent-python"), "the deploy tag stays on the previous image")
-	checkHTMLReport(t, reports, "scan", "CVE-2099-0001")
+	checkHTMLReport(t, reports, "python", "scan", "CVE-2099-0001")
 	checkMetrics(t, reports, "python", 0)
+	checkGateMetric(t, reports, "python", "scan")
 
 	// A controller that never becomes ready fails validation within its budget.
 	vars["images_to_build"] = "master"
@@ -172,6 +177,12 @@ func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 	assert.Contains(t, out, "master: failed at the validation gate")
 	assert.Contains(t, out, "did not answer 200 within 5s (budget)")
 	assert.Equal(t, goodMaster, deployed("jenkins-master"), "the deploy tag stays on the previous image")
+	r = readReport(t, reports)
+	assert.Equal(t, "validation", r.BuildResults.Master["gate"])
+	assert.Contains(t, r.BuildResults.Master["error"], "did not answer 200 within 5s (budget)", "the report says why")
+	checkHTMLReport(t, reports, "master", "validation", "did not answer 200 within 5s")
+	checkMetrics(t, reports, "master", 0)
+	checkGateMetric(t, reports, "master", "validation")
 
 	// The next good build is promoted, and the previous deploy image is kept for rollback.
 	vars["jenkins_images_base_images"].(map[string]any)["master"] = s["controller"]
@@ -186,13 +197,17 @@ func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 
 func TestTestPlaybookClassicBuilderPath(t *testing.T) {
 	_, namespace, reports, vars := roleSetup(t)
-	vars["images_to_build"] = "master"
-	vars["jenkins_build_use_buildkit"] = false
+	vars["jenkins_build_use_buildkit"] = false // the whole set, with the role's defaults otherwise
 	out, ok := playbook(t, "playbooks/test-buildkit-images.yml", vars, "-i", "inventories/local/hosts.yml")
 	require.True(t, ok, out)
 	r := readReport(t, reports)
 	assert.Equal(t, "legacy", r.BuildResults.Master["method"])
 	assert.Equal(t, true, r.BuildResults.Master["promoted"])
+	require.Len(t, r.BuildResults.Agents, 4)
+	for name, a := range r.BuildResults.Agents {
+		assert.Equal(t, "legacy", a["method"], name)
+		assert.Equal(t, true, a["promoted"], name)
+	}
 	// The test playbook removed what it made.
 	list, err := dockerClient(t).ImageList(t.Context(), imageListAll())
 	require.NoError(t, err)
@@ -206,19 +221,42 @@ func TestTestPlaybookClassicBuilderPath(t *testing.T) {
 // checkHTMLReport opens the role's HTML report in a real browser (desktop and
 // phone widths), keeps the screenshots under tests/output, and checks what a
 // person would read there.
-func checkHTMLReport(t *testing.T, reports, gate, finding string) {
+func checkHTMLReport(t *testing.T, reports, image, gate, reason string) {
 	t.Helper()
 	html := filepath.Join(reports, "localhost", "build-report-latest.html")
 	out, err := filepath.Abs("../output")
 	require.NoError(t, err)
 	require.NoError(t, os.MkdirAll(out, 0o755))
-	dom, netlog := chromium(t, html, filepath.Join(out, "build-report-desktop.png"), "1280,1100")
-	for _, want := range []string{"FAILED", "python", "failed at " + gate, finding, "Last ", "runs:"} {
+	shot := "build-report-" + gate
+	dom, netlog := chromium(t, html, filepath.Join(out, shot+"-desktop.png"), "1280,1100")
+	for _, want := range []string{"FAILED", image, "failed at " + gate, reason, "Last ", "runs:"} {
 		assert.Contains(t, dom, want)
 	}
 	assert.Empty(t, fetchedHosts(netlog), "the report fetched something from the network")
-	_, _ = chromium(t, html, filepath.Join(out, "build-report-phone.png"), "390,1400")
-	t.Logf("screenshots: %s/build-report-{desktop,phone}.png", out)
+	_, _ = chromium(t, html, filepath.Join(out, shot+"-phone.png"), "390,1400")
+	t.Logf("screenshots: %s/%s-{desktop,phone}.png", out, shot)
+}
+
+// checkGateMetric finds jenkins_image_gate_failed naming the failed gate.
+func checkGateMetric(t *testing.T, reports, image, gate string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(reports, "localhost", "jenkins_images.prom"))
+	require.NoError(t, err)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
+	require.NoError(t, err)
+	require.Contains(t, families, "jenkins_image_gate_failed")
+	found := false
+	for _, m := range families["jenkins_image_gate_failed"].Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if labels["image"] == image && labels["gate"] == gate && m.GetGauge().GetValue() == 1 {
+			found = true
+		}
+	}
+	assert.True(t, found, "no jenkins_image_gate_failed{image=%q,gate=%q} 1", image, gate)
 }
 
 // checkMetrics parses the role's metrics file with the Prometheus text parser.
@@ -272,7 +310,7 @@ func TestRoleWithAContainerBuilder(t *testing.T) {
 	vars["jenkins_images_base_images"] = map[string]any{"master": s["controller"], "dind": s["agent"], "maven": s["agent"],
 		"python": s["agent"], "nodejs": s["agent"]}
 	vars["jenkins_build_builder_name"] = bname
-	vars["jenkins_build_builder_driver"] = "docker-container"
+	vars["jenkins_build_buildx_driver"] = "docker-container"
 	vars["jenkins_build_builder_image"] = buildkitImage(t)
 	vars["jenkins_build_builder_network"] = "host"
 	vars["jenkins_build_builder_insecure_registries"] = []any{plainRegistry}

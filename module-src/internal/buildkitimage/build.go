@@ -505,16 +505,30 @@ func cacheExport(i int, c CacheEntry) (builder.Cache, error) {
 	}
 	switch c.Type {
 	case "inline":
-	case "registry":
-		if c.Ref == "" {
+	case "registry", "local":
+		if c.Type == "registry" && c.Ref == "" {
 			return builder.Cache{}, fmt.Errorf("build.cache_to[%d]: type=registry needs ref", i)
 		}
-		attrs["ref"] = c.Ref
-	case "local":
-		if c.Dest == "" {
+		if c.Type == "local" && c.Dest == "" {
 			return builder.Cache{}, fmt.Errorf("build.cache_to[%d]: type=local needs dest", i)
 		}
-		attrs["dest"] = c.Dest
+		// Further exporter settings (compression, compression-level,
+		// oci-mediatypes, image-manifest, ignore-error) go in attrs.
+		extra, err := stringAttrs(fmt.Sprintf("build.cache_to[%d]", i), c.Attrs)
+		if err != nil {
+			return builder.Cache{}, err
+		}
+		for k, v := range extra {
+			if k == "ref" || k == "dest" || k == "mode" {
+				return builder.Cache{}, fmt.Errorf("build.cache_to[%d].attrs.%s: give %s as the entry's own option, not in attrs", i, k, k)
+			}
+			attrs[k] = v
+		}
+		if c.Type == "registry" {
+			attrs["ref"] = c.Ref
+		} else {
+			attrs["dest"] = c.Dest
+		}
 	case "gha", "s3", "azblob":
 		pass, err := passThroughAttrs(fmt.Sprintf("build.cache_to[%d]", i), c)
 		if err != nil {
@@ -531,8 +545,13 @@ func passThroughAttrs(opt string, c CacheEntry) (map[string]string, error) {
 	if c.Ref != "" || c.Src != "" || c.Dest != "" {
 		return nil, fmt.Errorf("%s: type=%s takes its settings in attrs (e.g. bucket, region, url), not ref/src/dest", opt, c.Type)
 	}
+	return stringAttrs(opt, c.Attrs)
+}
+
+// stringAttrs turns a cache entry's attrs into BuildKit's string attributes.
+func stringAttrs(opt string, in map[string]any) (map[string]string, error) {
 	out := map[string]string{}
-	for k, v := range c.Attrs {
+	for k, v := range in {
 		switch x := v.(type) {
 		case string:
 			out[k] = x

@@ -28,6 +28,7 @@ func WriteMetrics(path string, r *Report, h History) error {
 	vulns := gauge("jenkins_image_vulnerabilities", "Vulnerabilities found by the last scan, by severity.", "image", "host", "severity")
 	scanDuration := gauge("jenkins_image_scan_duration_seconds", "Seconds the last scan took.", imageLabels...)
 	validationDuration := gauge("jenkins_image_validation_duration_seconds", "Seconds the last functional validation took.", imageLabels...)
+	gateFailed := gauge("jenkins_image_gate_failed", "1 for the gate (build, scan, validation, metadata) at which the image failed in the last run.", "image", "host", "gate")
 	lastSuccess := gauge("jenkins_image_last_success_timestamp_seconds", "Unix time of the last run in which the image passed.", imageLabels...)
 	runSuccess := gauge("jenkins_images_run_success", "1 if the last run of the role passed for every image.", "host")
 	runDuration := gauge("jenkins_images_run_duration_seconds", "Seconds the last run of the role took.", "host")
@@ -43,6 +44,9 @@ func WriteMetrics(path string, r *Report, h History) error {
 			built.With(l).Set(0)
 		}
 		success.With(l).Set(b2f(e.Passed()))
+		if !e.Passed() {
+			gateFailed.With(prometheus.Labels{"image": e.Name, "host": host, "gate": e.Gate}).Set(1)
+		}
 		if e.CacheHitRatio != nil {
 			cacheHit.With(l).Set(*e.CacheHitRatio)
 		}

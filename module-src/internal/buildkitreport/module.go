@@ -62,12 +62,14 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if err != nil {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
 	}
+	CarryOver(&r, h)
 	h = append(h, &r)
 	saved, err := Save(o.ReportsDir, &r)
 	if err != nil {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
 	}
 	data["history_file"] = saved
+	data["report"] = &r // with the scans carried over to unchanged images
 	data["history_runs"] = len(h)
 	if o.HTMLPath != "" {
 		page, err := RenderHTML(&r, h)

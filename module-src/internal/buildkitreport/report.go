@@ -60,6 +60,9 @@ type Entry struct {
 		Findings []string       `json:"findings"`
 		Report   string         `json:"report"`
 		SBOM     string         `json:"sbom"`
+		// From is the run whose scan of this same image is shown (an
+		// unchanged image is not scanned again).
+		From string `json:"from,omitempty"`
 	} `json:"scan"`
 }
 
@@ -165,4 +168,32 @@ func writeAtomic(path string, b []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// CarryOver gives each image that this run left unchanged (and so did not
+// scan again) the scan of the same image ID from the latest earlier run that
+// scanned it, so the page and the metrics keep showing its vulnerabilities.
+func CarryOver(r *Report, earlier History) {
+	for _, e := range r.Images() {
+		if e.Status != "unchanged" || e.ImageID == "" || (e.Scan.Status != "" && e.Scan.Status != "skipped") {
+			continue
+		}
+	search:
+		for i := len(earlier) - 1; i >= 0; i-- {
+			for _, p := range earlier[i].Images() {
+				if p.Name != e.Name || p.ImageID != e.ImageID || p.Scan.Status == "" || p.Scan.Status == "skipped" {
+					continue
+				}
+				e.Scan = p.Scan
+				if e.Scan.From == "" {
+					e.Scan.From = earlier[i].BuildTimestamp
+				}
+				e.ScanDuration = nil // no scan ran in this run
+				if e.CacheHitRatio == nil {
+					e.CacheHitRatio = p.CacheHitRatio
+				}
+				break search
+			}
+		}
+	}
 }

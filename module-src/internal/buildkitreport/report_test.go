@@ -109,6 +109,8 @@ func TestMetricsParseAndHoldTheSeries(t *testing.T) {
 	assert.Equal(t, float64(cur.Started().Unix()), value("jenkins_image_last_success_timestamp_seconds", master))
 	assert.Equal(t, 0.0, value("jenkins_images_run_success", map[string]string{"host": "build-1"}))
 	assert.Equal(t, 61.0, value("jenkins_images_run_duration_seconds", map[string]string{"host": "build-1"}))
+	assert.Equal(t, 1.0, value("jenkins_image_gate_failed", map[string]string{"image": "python", "host": "build-1", "gate": "scan"}), "the failed gate is named")
+	assert.Len(t, families["jenkins_image_gate_failed"].Metric, 1, "only failed images have the series")
 	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
 	assert.Len(t, leftovers, 1, "written through a temp file and a rename")
 }
@@ -142,4 +144,34 @@ func TestHistoryKeepsTheLastRuns(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, h, 5, "an unreadable report is skipped")
 	assert.True(t, strings.HasPrefix(filepath.Base(historyDir(dir)), "history"))
+}
+
+func TestCarryOverShowsTheLastScanOfAnUnchangedImage(t *testing.T) {
+	now := time.Now()
+	prev := sample(t, now.Add(-time.Hour), "passed", 400000000)
+	prev.BuildResults.Agents["dind"].ImageID = "sha256:d1"
+	prev.BuildResults.Agents["dind"].Scan.Status = "passed"
+	prev.BuildResults.Agents["dind"].Scan.Counts = map[string]int{"critical": 0, "high": 3}
+	cur := sample(t, now, "passed", 400000000)
+	cur.BuildResults.Agents["dind"].ImageID = "sha256:d1"
+	older := sample(t, now.Add(-2*time.Hour), "passed", 400000000)
+	older.BuildResults.Agents["dind"].ImageID = "sha256:d0" // another image: never carried
+	older.BuildResults.Agents["dind"].Scan.Status = "failed"
+
+	CarryOver(cur, History{older, prev})
+	dind := cur.BuildResults.Agents["dind"]
+	assert.Equal(t, "passed", dind.Scan.Status)
+	assert.Equal(t, 3, dind.Scan.Counts["high"])
+	assert.Equal(t, prev.BuildTimestamp, dind.Scan.From)
+	assert.Nil(t, dind.ScanDuration, "no scan ran in this run")
+	page, err := RenderHTML(cur, History{prev, cur})
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "scanned in the run of "+prev.BuildTimestamp)
+
+	// A different image ID is not the same image: its scan stays skipped.
+	other := sample(t, now, "passed", 400000000)
+	other.BuildResults.Agents["dind"].ImageID = "sha256:d2"
+	CarryOver(other, History{older, prev})
+	assert.Equal(t, "skipped", other.BuildResults.Agents["dind"].Scan.Status)
+	assert.Empty(t, other.BuildResults.Agents["dind"].Scan.From)
 }
