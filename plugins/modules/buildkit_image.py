@@ -48,8 +48,10 @@ notes:
     and pushes nothing, and reports C(changed) only when a real run would change something. A build in
     check mode is decided by the inputs digest, as a real run is, so it predicts C(changed) without
     building. A push in check mode asks the registry for the tag's manifest digest instead of always
-    reporting C(changed). A pull or load in check mode reports C(changed) whenever a real run would pull
-    or load (the image is missing, or C(force_source)), as community.docker.docker_image does.
+    reporting C(changed). A pull in check mode with the image present (C(force_source)) asks the registry for
+    the tag's digest and reports no change when the engine already has that image; a load in check mode reads
+    the archive's manifest and reports no change when it holds the image the name already has.
+    community.docker.docker_image reports C(changed) in both cases.
   - Unlike community.docker.docker_image, a push first asks the registry which image the tag points at.
     When it already points at this image, nothing is pushed, the task reports C(changed=false) and
     C(image.push_status) is C(Image is up to date). Conversely, pushing an image the registry already holds
@@ -267,6 +269,10 @@ options:
         description:
           - Network for C(RUN) steps. With BuildKit C(default), C(host) or C(none); the classic builder also
             takes a network name.
+          - With a network name and C(build_method=auto), the image is built with the classic builder, as
+            community.docker.docker_image does (the action says so); a build that needs BuildKit then fails
+            naming what needs it. C(build_method=buildkit) and a C(docker-container) or C(remote) builder refuse a
+            network name.
         type: str
       etc_hosts:
         description: Extra C(/etc/hosts) entries for C(RUN) steps, host name to IP address.

@@ -310,3 +310,31 @@ func TestCreatedLabelDoesNotBreakIdempotence(t *testing.T) {
 	assert.False(t, second.changed())
 	assert.Equal(t, created, second.label("org.opencontainers.image.created"))
 }
+
+// TestNamedNetworkBuildsWithTheClassicBuilder: docker_image builds on a
+// user-defined network; BuildKit has no such network mode, so build_method
+// auto builds those with the classic builder, and says so.
+func TestNamedNetworkBuildsWithTheClassicBuilder(t *testing.T) {
+	net := "bk-it-net-" + strings.TrimPrefix(uniqueName(t), "bk-it-")
+	out, err := exec.Command("docker", "network", "create", net).CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", net).Run() })
+	name := uniqueName(t)
+	// On a user-defined network the engine's embedded DNS answers at 127.0.0.11.
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN grep -q 127.0.0.11 /etc/resolv.conf && echo on-net > /net\n"})
+	args := buildArgs(name, dir, map[string]any{"network": net})
+	res := run(t, "buildkit_image", args)
+	require.False(t, res.failed(), res.msg())
+	assert.Equal(t, "legacy (docker engine classic builder)", res["builder"])
+	assert.Contains(t, strings.Join(actionsOf(res), "\n"), "build.network \""+net+"\" is a named network")
+	again := run(t, "buildkit_image", args)
+	require.False(t, again.failed(), again.msg())
+	assert.False(t, again.changed())
+
+	// A build that needs BuildKit cannot have it: the message names both.
+	bk := buildArgs(uniqueName(t), cacheMountContext(t), map[string]any{"network": net})
+	refused := run(t, "buildkit_image", bk)
+	assert.True(t, refused.failed())
+	assert.Contains(t, refused.msg(), "build.network: \""+net+"\" is a named network")
+	assert.Contains(t, refused.msg(), "RUN --mount")
+}

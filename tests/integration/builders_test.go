@@ -601,3 +601,68 @@ func TestPlatformWithoutEmulatorIsRefusedBeforeTheBuild(t *testing.T) {
 	assert.Contains(t, res.msg(), "qemu-user-static")
 	assert.NotContains(t, toJSON(t, res["stdout"]), "RUN echo", "refused before any build step")
 }
+
+// TestContainerBuilderDiagnoseAndScheduledPrune is the troubleshooting side of
+// a docker-container builder: diagnose names it, its BuildKit and its state;
+// the cleanup command prunes its cache by size and age (as cron runs it).
+func TestContainerBuilderDiagnoseAndScheduledPrune(t *testing.T) {
+	name := uniqueName(t)
+	bname := "bk-it-dg-" + name[len("bk-it-"):]
+	b := containerBuilder(t, bname, nil)
+	for i := 0; i < 2; i++ {
+		dir := writeContext(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM scratch\nCOPY blob /blob%d\n", i), "blob": strings.Repeat(fmt.Sprint(i), 2<<20)})
+		args := buildArgs(fmt.Sprintf("%s-%d", name, i), dir, nil)
+		args["builder"] = b
+		res := run(t, "buildkit_image", args)
+		require.False(t, res.failed(), res.msg())
+		t.Cleanup(func() { removeImage(fmt.Sprintf("%s-%d:latest", name, i)) })
+	}
+	byName := func(res result) map[string]map[string]any {
+		out := map[string]map[string]any{}
+		for _, c := range res["checks"].([]any) {
+			m := c.(map[string]any)
+			out[m["name"].(string)] = m
+		}
+		return out
+	}
+	sel := map[string]any{"driver": "docker-container", "name": bname}
+	diag := run(t, "buildkit_cache", map[string]any{"state": "diagnose", "builder": sel})
+	require.False(t, diag.failed(), diag.msg())
+	checks := byName(diag)
+	require.Contains(t, checks, "builder "+bname)
+	assert.Equal(t, "ok", checks["builder "+bname]["status"])
+	assert.Contains(t, checks["builder "+bname]["detail"], "running BuildKit v", "the builder's BuildKit names its version")
+	assert.Contains(t, checks["builders"]["detail"], bname+" running")
+	assert.Contains(t, checks["buildkit"]["detail"], "embedded BuildKit")
+
+	// The cleanup command, as cron or the systemd timer runs it, on this builder.
+	bin := filepath.Join(binDir, "buildkit_cache")
+	infoOf := func() map[string]any {
+		out, err := exec.Command(bin, "info", "--builder", bname, "--json").Output()
+		require.NoError(t, err, string(out))
+		var res map[string]any
+		require.NoError(t, json.Unmarshal(out, &res))
+		return res["cache"].(map[string]any)
+	}
+	before := infoOf()
+	require.Greater(t, before["total_bytes"], float64(4<<20))
+	time.Sleep(2 * time.Second)
+	out, err := exec.Command(bin, "prune", "--builder", bname, "--keep-storage", "1MB", "--older-than", "1s", "--json").Output()
+	require.NoError(t, err, string(out))
+	var pruned map[string]any
+	require.NoError(t, json.Unmarshal(out, &pruned))
+	assert.Equal(t, true, pruned["changed"])
+	assert.Greater(t, pruned["reclaimed_bytes"], float64(4<<20), "the 2 MB layers went")
+	after := infoOf()
+	assert.InDelta(t, before["total_bytes"].(float64)-after["total_bytes"].(float64), pruned["reclaimed_bytes"], 64<<10,
+		"reclaimed bytes match info before and after")
+	bad, err := exec.Command(bin, "prune", "--builder", bname, "--filter", "nonsense").CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(bad), "not key=value")
+
+	// Stopped: diagnose warns and says what to do.
+	require.NoError(t, dockerClient(t).ContainerStop(context.Background(), "buildx_buildkit_"+bname+"0", container.StopOptions{}))
+	stopped := byName(run(t, "buildkit_cache", map[string]any{"state": "diagnose", "builder": sel}))
+	assert.Equal(t, "warn", stopped["builder "+bname]["status"])
+	assert.Contains(t, stopped["builder "+bname]["remediation"], "troubleshoot_mode=fix")
+}

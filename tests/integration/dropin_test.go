@@ -88,6 +88,14 @@ func TestArchiveAndLoad(t *testing.T) {
 	assert.Equal(t, []any{"Loaded image " + other + ":latest from " + archive}, l1["actions"])
 	assert.Equal(t, third.imageID(), l1.imageID())
 	assert.False(t, l2.changed())
+	// force_source loads again; the same image is no change, and check mode knows it from the archive.
+	forcedLoad := map[string]any{"name": other, "source": "load", "load_path": archive, "force_source": true}
+	fc := run(t, "buildkit_image", forcedLoad, checkMode)
+	require.False(t, fc.failed(), fc.msg())
+	fr := run(t, "buildkit_image", forcedLoad)
+	require.False(t, fr.failed(), fr.msg())
+	assert.False(t, fr.changed())
+	assert.False(t, fc.changed(), "check mode reads the archive's manifest")
 
 	wrong := run(t, "buildkit_image", map[string]any{"name": "foo:bar", "source": "load", "load_path": archive})
 	assert.True(t, wrong.failed())
@@ -125,9 +133,13 @@ func TestPushAndPullPlainRegistry(t *testing.T) {
 	assert.Equal(t, []any{"Pulled image " + repo + ":v1"}, p1["actions"])
 	assert.Equal(t, first.imageID(), p1.imageID())
 	assert.False(t, p2.changed())
-	forced := run(t, "buildkit_image", map[string]any{"name": repo, "tag": "v1", "source": "pull", "force_source": true})
+	forcedArgs := map[string]any{"name": repo, "tag": "v1", "source": "pull", "force_source": true}
+	forcedCheck := run(t, "buildkit_image", forcedArgs, checkMode)
+	require.False(t, forcedCheck.failed(), forcedCheck.msg())
+	forced := run(t, "buildkit_image", forcedArgs)
 	require.False(t, forced.failed(), forced.msg())
 	assert.False(t, forced.changed(), "a forced pull of the same image is not a change")
+	assert.False(t, forcedCheck.changed(), "check mode predicts it from the registry's digest")
 }
 
 func TestPushCredentials(t *testing.T) {

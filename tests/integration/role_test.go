@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -181,7 +182,6 @@ func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 	assert.Equal(t, "validation", r.BuildResults.Master["gate"])
 	assert.Contains(t, r.BuildResults.Master["error"], "did not answer 200 within 5s (budget)", "the report says why")
 	checkHTMLReport(t, reports, "master", "validation", "did not answer 200 within 5s")
-	checkMetrics(t, reports, "master", 0)
 	checkGateMetric(t, reports, "master", "validation")
 
 	// The next good build is promoted, and the previous deploy image is kept for rollback.
@@ -333,4 +333,30 @@ func TestRoleWithAContainerBuilder(t *testing.T) {
 	require.True(t, ok, out)
 	r = readReport(t, reports)
 	assert.Empty(t, r.Summary.Built, "no image rebuilt on a no-op run")
+}
+
+// TestRoleRefusesSettingsThatCannotWork: the seed's switches that cannot work
+// together stop the run before anything is built, naming the variable.
+func TestRoleRefusesSettingsThatCannotWork(t *testing.T) {
+	base := map[string]any{"jenkins_images_namespace": uniqueName(t), "jenkins_images_build_dir": t.TempDir(),
+		"jenkins_images_reports_dir": t.TempDir(), "images_to_build": "master"}
+	for _, c := range []struct {
+		vars map[string]any
+		want string
+	}{
+		{map[string]any{"jenkins_build_multiarch_enabled": true, "jenkins_build_buildx_driver": "docker-container"},
+			"jenkins_build_multiarch_enabled and jenkins_build_provenance need jenkins_build_buildx_driver docker"},
+		{map[string]any{"jenkins_build_multiarch_enabled": true, "jenkins_build_use_buildkit": false},
+			"jenkins_build_multiarch_enabled needs BuildKit"},
+		{map[string]any{"jenkins_build_squash_layers": true}, "BuildKit does not squash layers"},
+		{map[string]any{"jenkins_build_cache_mode": "maximal"}, "jenkins_build_cache_mode"},
+	} {
+		vars := map[string]any{}
+		maps.Copy(vars, base)
+		maps.Copy(vars, c.vars)
+		out, ok := playbook(t, "playbooks/site.yml", vars, "--tags", "jenkins-images")
+		assert.False(t, ok, "%v should be refused", c.vars)
+		assert.Contains(t, out, c.want, "%v", c.vars)
+		assert.NotContains(t, out, "Build the images with BuildKit (concurrently)]", "refused before any build: %v", c.vars)
+	}
 }

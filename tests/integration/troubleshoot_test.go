@@ -83,7 +83,51 @@ func TestTroubleshootFixMergesDaemonJSON(t *testing.T) {
 	b, err = os.ReadFile(broken)
 	require.NoError(t, err)
 	assert.Equal(t, `{"log-level": "warn",`, string(b))
-	assert.Contains(t, out, "Parse daemon.json")
+	assert.Contains(t, out, broken+" is not valid JSON, so it was left as it is")
+}
+
+// TestTroubleshootFixRecreatesABrokenBuilder: a builder container that runs
+// but whose BuildKit does not answer is found by diagnose and recreated by
+// fix; optimize then schedules the cleanup of its cache too.
+func TestTroubleshootFixRecreatesABrokenBuilder(t *testing.T) {
+	name := uniqueName(t)
+	bname := "bk-it-fx-" + name[len("bk-it-"):]
+	b := containerBuilder(t, bname, nil)
+	out, err := exec.Command("docker", "run", "-d", "--name", "buildx_buildkit_"+bname+"0", "local/busybox:latest", "sleep", "600").CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	dir := t.TempDir()
+	daemon := filepath.Join(dir, "daemon.json")
+	vars := map[string]any{"troubleshoot_mode": "fix", "troubleshoot_report_dir": dir, "troubleshoot_daemon_json": daemon,
+		"troubleshoot_restart_engine": false, "troubleshoot_builder": b}
+	text, ok := troubleshoot(t, vars)
+	require.True(t, ok, text)
+	assert.Contains(t, text, "[FAIL] builder "+bname+": buildx_buildkit_"+bname+"0 is running but its BuildKit does not answer")
+	assert.Regexp(t, `TASK \[Recreate the builder when it is broken[^\n]*\] \*+\nchanged:`, text)
+	img, err := exec.Command("docker", "inspect", "-f", "{{.Config.Image}}", "buildx_buildkit_"+bname+"0").Output()
+	require.NoError(t, err)
+	assert.Equal(t, buildkitImage(t)+"\n", string(img), "the builder was recreated from its image")
+	diag := run(t, "buildkit_cache", map[string]any{"state": "diagnose", "builder": b})
+	for _, c := range diag["checks"].([]any) {
+		if m := c.(map[string]any); m["name"] == "builder "+bname {
+			assert.Equal(t, "ok", m["status"], m["detail"])
+		}
+	}
+
+	// optimize: the builder's cache is pruned now and in the scheduled cleanup.
+	cronName := "bk-it-cache-" + strings.TrimPrefix(name, "bk-it-")
+	t.Cleanup(func() { os.Remove("/etc/cron.d/" + cronName) })
+	bin := filepath.Join(dir, "jenkins-buildkit-cache")
+	text, ok = troubleshoot(t, map[string]any{"troubleshoot_mode": "optimize", "troubleshoot_report_dir": dir,
+		"troubleshoot_cleanup_binary": bin, "troubleshoot_cleanup_cron_file": cronName, "troubleshoot_builder": b})
+	require.True(t, ok, text)
+	cron, err := os.ReadFile("/etc/cron.d/" + cronName)
+	require.NoError(t, err)
+	assert.Contains(t, string(cron), bin+" prune --keep-storage 10GB --older-than 72h\n")
+	assert.Contains(t, string(cron), bin+" prune --keep-storage 10GB --older-than 72h --builder "+bname)
+	res, err := exec.Command(bin, "prune", "--keep-storage", "10GB", "--older-than", "72h", "--builder", bname, "--dry-run").CombinedOutput()
+	require.NoError(t, err, string(res))
+	assert.Contains(t, string(res), "would reclaim")
 }
 
 func TestTroubleshootOptimizeSchedulesCleanup(t *testing.T) {

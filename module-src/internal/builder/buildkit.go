@@ -63,6 +63,25 @@ func (b *EngineBuildKit) Workers(ctx context.Context) ([]*bkclient.WorkerInfo, e
 	return c.ListWorkers(ctx)
 }
 
+// Version is the engine's BuildKit version, or "" when it does not say
+// (BuildKit before v0.11, such as Docker 20.10's v0.8, has no Info call).
+func (b *EngineBuildKit) Version(ctx context.Context) string {
+	return daemonVersion(ctx, b.connect)
+}
+
+func daemonVersion(ctx context.Context, connect func(context.Context) (*bkclient.Client, error)) string {
+	c, err := connect(ctx)
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	info, err := c.Info(ctx)
+	if err != nil || info.BuildkitVersion.Version == "" {
+		return ""
+	}
+	return info.BuildkitVersion.Version
+}
+
 // ContainerdStore reports whether workers are those of an engine on the
 // containerd image store (their worker carries a snapshotter label): only such
 // an engine's BuildKit exports caches other than inline, and holds several

@@ -123,6 +123,9 @@ func NewContainerBuildKit(c *Container, api *client.Client) *DaemonBuildKit {
 // Name implements Builder.
 func (b *DaemonBuildKit) Name() string { return b.name }
 
+// Version is the daemon's BuildKit version, or "" when it does not say.
+func (b *DaemonBuildKit) Version(ctx context.Context) string { return daemonVersion(ctx, b.connect) }
+
 // Platforms lists the platforms the daemon's workers can run (natively or
 // through binfmt emulators registered when the daemon started).
 func (b *DaemonBuildKit) Platforms(ctx context.Context) ([]string, error) {

@@ -19,8 +19,8 @@ var Commands = map[string]string{"info": "info", "prune": "pruned", "reset": "re
 // Command runs the module's states from the command line, for cron or a
 // systemd timer (the scheduled cleanup), with the same code as the module:
 //
-//	buildkit_cache prune --keep-storage 10GB --older-than 72h
-//	buildkit_cache info|diagnose [--json]
+//	buildkit_cache prune --keep-storage 10GB --older-than 72h [--builder jenkins-builder] [--filter type=regular]
+//	buildkit_cache info|diagnose|reset [--builder NAME] [--json]
 func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	state := Commands[args[0]]
 	fs := flag.NewFlagSet("buildkit_cache "+args[0], flag.ContinueOnError)
@@ -32,7 +32,21 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	dry := fs.Bool("dry-run", false, "say what would be pruned, delete nothing")
 	limit := fs.String("cache-limit", "10GB", "diagnose: warn when the cache is bigger")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	builderName := fs.String("builder", "", "a docker-container builder (buildx's name) instead of the engine's own BuildKit")
+	filterArgs := map[string]any{}
+	fs.Func("filter", "prune only records matching key=value (type, description, shared, private, inuse, id, parent); repeatable", func(v string) error {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("%q is not key=value", v)
+		}
+		filterArgs[k] = val
+		return nil
+	})
 	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "buildkit_cache %s: unexpected argument %q\n", args[0], fs.Arg(0))
 		return 2
 	}
 	raw := map[string]any{"state": state, "cache_limit": *limit}
@@ -47,6 +61,12 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *host != "" {
 		raw["docker_host"] = *host
+	}
+	if *builderName != "" {
+		raw["builder"] = map[string]any{"driver": "docker-container", "name": *builderName}
+	}
+	if len(filterArgs) > 0 {
+		raw["filters"] = filterArgs
 	}
 	m, err := module.ParseArgs(raw, Spec(), os.Getenv)
 	if err != nil {

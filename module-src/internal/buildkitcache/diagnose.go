@@ -13,6 +13,8 @@ import (
 	"time"
 
 	ocplatforms "github.com/containerd/platforms"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/go-units"
 	"github.com/hashicorp/go-retryablehttp"
 
@@ -58,7 +60,14 @@ func diagnose(ctx context.Context, m *module.Module, o Options, p policy) (modul
 			checks = append(checks, buildkitCheck(ctx, e))
 			checks = append(checks, diskCheck(info.DockerRootDir, p.minFree))
 			checks = append(checks, cacheCheck(ctx, e, p.limit))
+			checks = append(checks, builderContainersCheck(ctx, e))
+			if c, ok := o.Builder.Container(e.API, e.Host); ok {
+				add(containerBuilderCheck(ctx, c))
+			}
 		}
+	}
+	if r, ok := o.Builder.Remote(); ok {
+		add(remoteBuilderCheck(ctx, o.Builder, r))
 	}
 	add(binfmtCheck())
 	for _, r := range o.Registries {
@@ -103,7 +112,100 @@ func buildkitCheck(ctx context.Context, e *engine.Engine) Check {
 		}
 	}
 	sort.Strings(platforms)
-	return Check{Name: "buildkit", Status: "ok", Detail: fmt.Sprintf("embedded BuildKit, %d worker(s), platforms %s", len(workers), strings.Join(platforms, ", "))}
+	version := builder.NewEngineBuildKit(e.API).Version(cctx)
+	if version == "" {
+		version = "version not reported (before v0.11)"
+	}
+	return Check{Name: "buildkit", Status: "ok", Detail: fmt.Sprintf("embedded BuildKit %s, %d worker(s), platforms %s", version, len(workers), strings.Join(platforms, ", "))}
+}
+
+// builderContainersCheck lists the buildx-style builders (containers named
+// buildx_buildkit_<builder>0) on the engine, with their state.
+func builderContainersCheck(ctx context.Context, e *engine.Engine) Check {
+	cctx, cancel := e.Call(ctx)
+	defer cancel()
+	list, err := e.API.ContainerList(cctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", "buildx_buildkit_"))})
+	if err != nil {
+		return Check{Name: "builders", Status: "warn", Detail: "cannot list builder containers: " + err.Error()}
+	}
+	var states []string
+	stopped := 0
+	for _, c := range list {
+		for _, n := range c.Names {
+			n = strings.TrimPrefix(n, "/")
+			if !strings.HasPrefix(n, "buildx_buildkit_") {
+				continue
+			}
+			states = append(states, fmt.Sprintf("%s %s", strings.TrimSuffix(strings.TrimPrefix(n, "buildx_buildkit_"), "0"), c.State))
+			if c.State != "running" {
+				stopped++
+			}
+		}
+	}
+	sort.Strings(states)
+	if len(states) == 0 {
+		return Check{Name: "builders", Status: "ok", Detail: "no docker-container builders on this engine (builds use its own BuildKit)"}
+	}
+	c := Check{Name: "builders", Status: "ok", Detail: strings.Join(states, ", ")}
+	if stopped > 0 {
+		c.Detail += fmt.Sprintf(" (%d not running: a builder starts again on its next build)", stopped)
+	}
+	return c
+}
+
+// containerBuilderCheck says whether the named docker-container builder is
+// there, running, and its BuildKit answers.
+func containerBuilderCheck(ctx context.Context, c *builder.Container) Check {
+	name := "builder " + c.Name
+	if err := c.Check(); err != nil {
+		return Check{Name: name, Status: "fail", Detail: err.Error(), Remediation: "fix the builder option"}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	state, err := c.Status(cctx)
+	switch {
+	case err != nil:
+		return Check{Name: name, Status: "fail", Detail: err.Error(), Remediation: "check the engine"}
+	case state == "missing":
+		return Check{Name: name, Status: "ok", Detail: "not created yet: the next build creates it (" + c.ContainerName() + ")"}
+	case state == "stopped":
+		return Check{Name: name, Status: "warn", Detail: c.ContainerName() + " is stopped", Remediation: "the next build starts it; troubleshoot_mode=fix or reset recreates it"}
+	}
+	bk := builder.NewContainerBuildKit(c, nil)
+	platforms, err := bk.Platforms(cctx)
+	if err != nil {
+		return Check{Name: name, Status: "fail", Detail: fmt.Sprintf("%s is running but its BuildKit does not answer: %v", c.ContainerName(), err),
+			Remediation: "recreate the builder: troubleshoot_mode=fix (or reset) with troubleshoot_builder naming it"}
+	}
+	version := bk.Version(cctx)
+	if version == "" {
+		version = "(version not reported)"
+	}
+	return Check{Name: name, Status: "ok", Detail: fmt.Sprintf("%s running BuildKit %s, platforms %s", c.ContainerName(), version, strings.Join(platforms, ", "))}
+}
+
+// remoteBuilderCheck says whether a remote builder's daemon answers.
+func remoteBuilderCheck(ctx context.Context, choice *builder.Choice, r builder.Remote) Check {
+	name := "builder " + choice.Name
+	if choice.Name == "" {
+		name = "builder " + r.Endpoint
+	}
+	if err := r.Check(); err != nil {
+		return Check{Name: name, Status: "fail", Detail: err.Error(), Remediation: "fix the builder option"}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	bk := builder.NewRemoteBuildKit(r, nil)
+	platforms, err := bk.Platforms(cctx)
+	if err != nil {
+		return Check{Name: name, Status: "fail", Detail: fmt.Sprintf("%s does not answer: %v", r.Endpoint, err),
+			Remediation: "start the remote buildkitd, or check builder.endpoint and its TLS files"}
+	}
+	version := bk.Version(cctx)
+	if version == "" {
+		version = "(version not reported)"
+	}
+	return Check{Name: name, Status: "ok", Detail: fmt.Sprintf("%s: BuildKit %s, platforms %s", r.Endpoint, version, strings.Join(platforms, ", "))}
 }
 
 func diskCheck(root string, minFree int64) Check {

@@ -163,6 +163,16 @@ func (r *runner) load(ctx context.Context, before map[string]any) error {
 	r.actions = append(r.actions, fmt.Sprintf("Loaded image %s from %s", r.ref, r.o.LoadPath))
 	r.res.Changed = true
 	if r.m.CheckMode {
+		// The archive says which image it holds: loading the image the name
+		// already has is no change, as the real run finds after loading it.
+		// (docker_image says changed here whatever the archive holds.)
+		if before != nil {
+			ids, tags, err := archiveManifest(r.o.LoadPath)
+			named := isImageID(r.ref) || slices.ContainsFunc(tags, func(t string) bool { return normalizedTag(t) == normalizedTag(r.ref) })
+			if err == nil && named && slices.Contains(ids, imageID(before)) {
+				r.res.Changed = false
+			}
+		}
 		return nil
 	}
 	f, err := os.Open(r.o.LoadPath)

@@ -212,6 +212,9 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 		if r.o.BuildMethod == "legacy" {
 			return nil, fmt.Errorf("build_method=legacy builds with the engine's classic builder; it cannot use builder.driver=%s", d.Driver)
 		}
+		if namedNetwork(r.o.Build.Network) {
+			return nil, fmt.Errorf("build.network: %q is a named network, which a builder.driver=%s builder cannot use (it takes default, host or none; the builder container's own network is builder.network)", r.o.Build.Network, d.Driver)
+		}
 		bld, have, err := r.daemonBuilder(ctx)
 		if err == nil && df.Runs {
 			err = checkPlatforms(bld.Name(), have, req.Platforms)
@@ -230,6 +233,15 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 		if need != "" {
 			return nil, fmt.Errorf("build needs BuildKit, which build_method=legacy does not use: %s", need)
 		}
+		return builder.NewLegacy(r.e.API), nil
+	}
+	if network := r.o.Build.Network; namedNetwork(network) {
+		// docker_image builds on a user-defined network with the classic
+		// builder; BuildKit has no such network mode, so auto does the same.
+		if need != "" {
+			return nil, fmt.Errorf("build.network: %q is a named network, which only the classic builder can use, but this build needs BuildKit: %s", network, need)
+		}
+		r.actions = append(r.actions, fmt.Sprintf("Built with the classic builder: build.network %q is a named network, which BuildKit cannot use", network))
 		return builder.NewLegacy(r.e.API), nil
 	}
 	bk := builder.NewEngineBuildKit(r.e.API)
@@ -352,12 +364,8 @@ func (r *runner) request(bctx *buildctx.Context, args map[string]string) (builde
 			}
 		}
 	}
-	switch b.Network {
-	case "", "default", "bridge", "host", "none":
-	default:
-		if r.o.BuildMethod != "legacy" {
-			return req, fmt.Errorf("build.network: %q is a named network, which only the classic builder can use (build_method: legacy); BuildKit takes default, host or none", b.Network)
-		}
+	if namedNetwork(b.Network) && r.o.BuildMethod == "buildkit" {
+		return req, fmt.Errorf("build.network: %q is a named network, which only the classic builder can use (build_method: legacy or auto); BuildKit takes default, host or none", b.Network)
 	}
 	if b.ShmSize != "" {
 		n, err := units.RAMInBytes(b.ShmSize)
@@ -658,4 +666,14 @@ func (t *tailBuffer) String() string {
 		return "[...]\n" + string(t.b[len(t.b)-maxStdout:])
 	}
 	return string(t.b)
+}
+
+// namedNetwork reports whether build.network names a user-defined network
+// rather than one of the modes BuildKit has.
+func namedNetwork(n string) bool {
+	switch n {
+	case "", "default", "bridge", "host", "none":
+		return false
+	}
+	return true
 }

@@ -271,10 +271,6 @@ func (r *runner) tagInto(ctx context.Context, repository string, push bool) erro
 func (r *runner) pull(ctx context.Context, before map[string]any) error {
 	r.actions = append(r.actions, fmt.Sprintf("Pulled image %s", r.ref))
 	r.res.Changed = true
-	if r.m.CheckMode {
-		r.res.Diff = idDiff(r.ref, idOrNil(before), "(pulled image)")
-		return nil
-	}
 	host, _, err := registryHost(r.name)
 	if err != nil {
 		return fmt.Errorf("name: %w", err)
@@ -282,6 +278,20 @@ func (r *runner) pull(ctx context.Context, before map[string]any) error {
 	auth, err := r.registryAuth(host)
 	if err != nil {
 		return err
+	}
+	if r.m.CheckMode {
+		// A pull that would leave the same image is no change: the engine
+		// already knows the image under the digest the registry has now.
+		// (docker_image says changed here whatever the registry holds.)
+		if before != nil && !isImageID(r.ref) {
+			if d := r.remoteDigest(ctx, r.ref, auth); d != "" && hasRepoDigest(before, r.name, d) {
+				r.res.Changed = false
+				r.res.Diff = idDiff(r.ref, idOrNil(before), idOrNil(before))
+				return nil
+			}
+		}
+		r.res.Diff = idDiff(r.ref, idOrNil(before), "(pulled image)")
+		return nil
 	}
 	platform := ""
 	if r.o.Pull != nil {
