@@ -128,6 +128,17 @@ func TestTroubleshootFixRecreatesABrokenBuilder(t *testing.T) {
 	res, err := exec.Command(bin, "prune", "--keep-storage", "10GB", "--older-than", "72h", "--builder", bname, "--dry-run").CombinedOutput()
 	require.NoError(t, err, string(res))
 	assert.Contains(t, string(res), "would reclaim")
+
+	// reset: the builder is recreated and the engine's own cache cleared too; the smoke build runs on the builder.
+	before, err := exec.Command("docker", "inspect", "-f", "{{.Id}}", "buildx_buildkit_"+bname+"0").Output()
+	require.NoError(t, err)
+	text, ok = troubleshoot(t, map[string]any{"troubleshoot_mode": "reset", "troubleshoot_report_dir": dir, "troubleshoot_builder": b})
+	require.True(t, ok, text)
+	assert.Regexp(t, `TASK \[Clear the engine's build cache too\] \*+\nchanged:`, text)
+	assert.Contains(t, text, "the builder built sha256:")
+	after, err := exec.Command("docker", "inspect", "-f", "{{.Id}}", "buildx_buildkit_"+bname+"0").Output()
+	require.NoError(t, err)
+	assert.NotEqual(t, string(before), string(after), "the builder's container was recreated")
 }
 
 func TestTroubleshootOptimizeSchedulesCleanup(t *testing.T) {
