@@ -224,6 +224,16 @@ func TestScannerErrors(t *testing.T) {
 	timeout := run(t, "buildkit_scan", scanArgs(t, cache, img, map[string]any{"timeout": 1, "scanner_path": slowScanner(t)}))
 	assert.True(t, timeout.failed())
 	assert.Contains(t, timeout.msg(), "did not finish within 1s (timeout)")
+	// The real Trivy on an image it cannot read in a second (300 MB to export from the engine).
+	big := uniqueName(t)
+	bigDir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN head -c 300000000 /dev/urandom > /blob\n"})
+	built := run(t, "buildkit_image", buildArgs(big, bigDir, nil))
+	require.False(t, built.failed(), built.msg())
+	t.Cleanup(func() { removeImage(big + ":latest") })
+	realTimeout := run(t, "buildkit_scan", scanArgs(t, cache, big+":latest", map[string]any{"timeout": 1}))
+	assert.True(t, realTimeout.failed())
+	assert.Contains(t, realTimeout.msg(), "did not finish within 1s (timeout)")
+	assert.Equal(t, "timeout", realTimeout["scanner_error"])
 
 	soft := run(t, "buildkit_scan", scanArgs(t, t.TempDir(), img, map[string]any{"fail_on_scanner_error": false}))
 	require.False(t, soft.failed(), soft.msg())

@@ -153,7 +153,9 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 	start := time.Now()
 	err = cmd.Run()
 	dur := time.Since(start)
-	if ctx.Err() == context.DeadlineExceeded {
+	// Trivy is given the same timeout, so it may stop first with its own
+	// "context deadline exceeded": the same timeout either way.
+	if ctx.Err() == context.DeadlineExceeded || (err != nil && strings.Contains(stderr.String(), "context deadline exceeded")) {
 		return nil, &Error{Kind: ErrTimeout, Msg: fmt.Sprintf("the scan did not finish within %s (timeout)", o.Timeout)}
 	}
 	if err != nil {
