@@ -79,16 +79,17 @@ func roleVars(t *testing.T, s map[string]string, namespace, reports, trivyCache 
 		"jenkins_images_namespace": namespace,
 		"jenkins_images_base_images": map[string]any{"master": s["controller"], "dind": s["agent"], "maven": s["agent"],
 			"python": s["agent"], "nodejs": s["agent"]},
-		"jenkins_images_packages":          map[string]any{}, // the stand-ins have no apt
-		"jenkins_images_plugins":           []any{"configuration-as-code:1887.v9e47623cb_043", "git:5.6.0"},
-		"jenkins_images_build_dir":         filepath.Join(t.TempDir(), "build"),
-		"jenkins_images_reports_dir":       reports,
-		"jenkins_images_validation_budget": 60,
-		"jenkins_build_security_scanner":   trivyBinary(t),
-		"jenkins_build_security_offline":   true,
-		"jenkins_build_security_cache_dir": trivyCache,
-		"jenkins_build_memory_limit":       "256m",
-		"jenkins_build_cpu_limit":          "1",
+		"jenkins_images_packages":              map[string]any{}, // the stand-ins have no apt
+		"jenkins_images_agent_common_packages": []any{},
+		"jenkins_images_plugins":               []any{"configuration-as-code:1887.v9e47623cb_043", "git:5.6.0"},
+		"jenkins_images_build_dir":             filepath.Join(t.TempDir(), "build"),
+		"jenkins_images_reports_dir":           reports,
+		"jenkins_images_validation_budget":     60,
+		"jenkins_build_security_scanner":       trivyBinary(t),
+		"jenkins_build_security_offline":       true,
+		"jenkins_build_security_cache_dir":     trivyCache,
+		"jenkins_build_memory_limit":           "256m",
+		"jenkins_build_cpu_limit":              "1",
 	}
 }
 
