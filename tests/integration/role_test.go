@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 // standins builds the stand-in base images (tests/fixtures/standins) and
@@ -185,8 +186,19 @@ func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 	checkHTMLReport(t, reports, "master", "validation", "did not answer 200 within 5s")
 	checkGateMetric(t, reports, "master", "validation")
 
-	// The next good build is promoted, and the previous deploy image is kept for rollback.
+	// A controller that runs as root and has no HEALTHCHECK fails the metadata gate.
 	vars["jenkins_images_base_images"].(map[string]any)["master"] = s["controller"]
+	vars["jenkins_images_validation_budget"] = 60
+	rootTemplate := filepath.Join(t.TempDir(), "Dockerfile.root.j2")
+	require.NoError(t, os.WriteFile(rootTemplate, []byte("FROM {{ jenkins_images_base_images.master }}\nUSER root\n"), 0o644))
+	vars["jenkins_images_catalogue"] = roleCatalogue(t, map[string]any{"master": map[string]any{"template": rootTemplate}})
+	out, ok = playbook(t, "playbooks/site.yml", vars)
+	assert.False(t, ok)
+	assert.Contains(t, out, "master: failed at the metadata gate - runs as root (no USER); has no HEALTHCHECK")
+	assert.Equal(t, goodMaster, deployed("jenkins-master"), "the deploy tag stays on the previous image")
+	delete(vars, "jenkins_images_catalogue")
+
+	// The next good build is promoted, and the previous deploy image is kept for rollback.
 	vars["jenkins_images_jenkins_version"] = "2.479.4"
 	out, ok = playbook(t, "playbooks/site.yml", vars)
 	require.True(t, ok, out)
@@ -360,4 +372,24 @@ func TestRoleRefusesSettingsThatCannotWork(t *testing.T) {
 		assert.Contains(t, out, c.want, "%v", c.vars)
 		assert.NotContains(t, out, "Build the images with BuildKit (concurrently)]", "refused before any build: %v", c.vars)
 	}
+}
+
+// roleCatalogue is the role's jenkins_images_catalogue with some entries'
+// keys replaced (extra vars replace a whole dict, so the test passes it all).
+func roleCatalogue(t *testing.T, override map[string]any) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile("../../roles/jenkins_images/vars/main.yml")
+	require.NoError(t, err)
+	var vars struct {
+		Catalogue map[string]map[string]any `yaml:"jenkins_images_catalogue"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &vars))
+	out := map[string]any{}
+	for name, entry := range vars.Catalogue {
+		if o, ok := override[name].(map[string]any); ok {
+			maps.Copy(entry, o)
+		}
+		out[name] = entry
+	}
+	return out
 }
