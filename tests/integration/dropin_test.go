@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,4 +211,40 @@ func TestUseConfigProxy(t *testing.T) {
 	require.False(t, res.failed(), res.msg())
 	_, files := savedImage(t, name+":latest")
 	assert.Equal(t, "http://proxy.example:3128 localhost\n", string(files["proxy"]))
+}
+
+// TestPushCredentialsFromDockerConfig: with no registry_username, the
+// credentials come from the docker CLI's config.json, as `docker push` finds
+// them: a stored auth, or a credential helper (docker-credential-<name> on PATH).
+func TestPushCredentialsFromDockerConfig(t *testing.T) {
+	requireRegistries(t)
+	name := builtImage(t)
+
+	// A stored auth ("docker login" without a helper).
+	cfg := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfg)
+	auth := base64.StdEncoding.EncodeToString([]byte(registryUser + ":" + registryPassword))
+	require.NoError(t, os.WriteFile(filepath.Join(cfg, "config.json"),
+		[]byte(`{"auths": {"`+authRegistry+`": {"auth": "`+auth+`"}}}`), 0o600))
+	repo := authRegistry + "/" + randomRepo()
+	t.Cleanup(func() { removeImage(repo + ":latest") })
+	stored := run(t, "buildkit_image", map[string]any{"name": name, "source": "local", "repository": repo, "push": true})
+	require.False(t, stored.failed(), stored.msg())
+	assert.True(t, registryManifestExists(t, authRegistry, strings.TrimPrefix(repo, authRegistry+"/"), "latest", true))
+
+	// A credential helper.
+	bin := t.TempDir()
+	helper := "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\n" +
+		"printf '{\"ServerURL\":\"%s\",\"Username\":\"" + registryUser + "\",\"Secret\":\"" + registryPassword + "\"}' \"$server\"\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "docker-credential-bktest"), []byte(helper), 0o755))
+	t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+	cfg2 := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", cfg2)
+	require.NoError(t, os.WriteFile(filepath.Join(cfg2, "config.json"), []byte(`{"credHelpers": {"`+authRegistry+`": "bktest"}}`), 0o600))
+	repo2 := authRegistry + "/" + randomRepo()
+	t.Cleanup(func() { removeImage(repo2 + ":latest") })
+	helped := run(t, "buildkit_image", map[string]any{"name": name, "source": "local", "repository": repo2, "push": true})
+	require.False(t, helped.failed(), helped.msg())
+	assert.True(t, registryManifestExists(t, authRegistry, strings.TrimPrefix(repo2, authRegistry+"/"), "latest", true))
+	assert.NotContains(t, toJSON(t, helped), registryPassword, "the helper's secret is not in the result")
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
@@ -250,14 +251,21 @@ func checkHTMLReport(t *testing.T, reports, image, gate, reason string) {
 	t.Logf("screenshots: %s/%s-{desktop,phone}.png", out, shot)
 }
 
-// checkGateMetric finds jenkins_image_gate_failed naming the failed gate.
-func checkGateMetric(t *testing.T, reports, image, gate string) {
+// readMetrics parses the role's metrics file with the Prometheus text parser.
+func readMetrics(t *testing.T, reports string) map[string]*dto.MetricFamily {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(reports, "localhost", "jenkins_images.prom"))
 	require.NoError(t, err)
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
 	require.NoError(t, err)
+	return families
+}
+
+// checkGateMetric finds jenkins_image_gate_failed naming the failed gate.
+func checkGateMetric(t *testing.T, reports, image, gate string) {
+	t.Helper()
+	families := readMetrics(t, reports)
 	require.Contains(t, families, "jenkins_image_gate_failed")
 	found := false
 	for _, m := range families["jenkins_image_gate_failed"].Metric {
@@ -272,14 +280,10 @@ func checkGateMetric(t *testing.T, reports, image, gate string) {
 	assert.True(t, found, "no jenkins_image_gate_failed{image=%q,gate=%q} 1", image, gate)
 }
 
-// checkMetrics parses the role's metrics file with the Prometheus text parser.
+// checkMetrics checks the series of the role's metrics file for image.
 func checkMetrics(t *testing.T, reports, image string, success float64) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(reports, "localhost", "jenkins_images.prom"))
-	require.NoError(t, err)
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(b))
-	require.NoError(t, err)
+	families := readMetrics(t, reports)
 	for _, name := range []string{"jenkins_image_build_duration_seconds", "jenkins_image_build_success", "jenkins_image_size_bytes",
 		"jenkins_image_vulnerabilities", "jenkins_image_scan_duration_seconds", "jenkins_images_run_success", "jenkins_images_run_duration_seconds"} {
 		require.Contains(t, families, name)
