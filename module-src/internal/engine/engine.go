@@ -97,6 +97,9 @@ func ConnectWith(ctx context.Context, o Options, policy retry.Policy) (*Engine, 
 	})
 	if err != nil {
 		api.Close()
+		if hint, ok := tlsHint(err); ok {
+			return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w (%s)", host, err, hint)
+		}
 		return nil, fmt.Errorf("cannot reach the Docker engine at %s: %w", host, err)
 	}
 	// Settle the API version from this ping instead of a second round trip.
@@ -150,6 +153,9 @@ func IsTransient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	if _, ok := tlsHint(err); ok {
+		return false // a certificate does not get better by asking again
+	}
 	if client.IsErrConnectionFailed(err) || strings.Contains(err.Error(), "cannot connect to the Docker daemon") || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
@@ -159,4 +165,23 @@ func IsTransient(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// tlsHint says which connection option to fix when err is the TLS handshake
+// with the engine failing, and whether it is one.
+func tlsHint(err error) (string, bool) {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "unknown authority"):
+		return "the engine's certificate is not signed by the CA in ca_path (or DOCKER_CERT_PATH/ca.pem)", true
+	case strings.Contains(msg, "certificate is valid for"), strings.Contains(msg, "certificate is not valid for"):
+		return "the engine's certificate does not name this host: set tls_hostname to a name it holds", true
+	case strings.Contains(msg, "certificate required"):
+		return "the engine requires a client certificate: set client_cert and client_key (or DOCKER_CERT_PATH)", true
+	case strings.Contains(msg, "bad certificate"), strings.Contains(msg, "unknown certificate"):
+		return "the engine refused the client certificate in client_cert: is it signed by a CA the engine trusts?", true
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"), strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return "the engine does not speak TLS there: set tls and validate_certs to false", true
+	}
+	return "", false
 }
