@@ -130,6 +130,16 @@ cache:
   sample: {"total_bytes": 307200890, "total": "293MiB", "reclaimable_bytes": 307200890, "records": 51, "in_use_records": 0,
            "by_type": {"regular": 40, "source.local": 8, "exec.cachemount": 3}, "oldest_used": "2026-11-20T10:00:00Z",
            "newest_used": "2026-11-27T21:00:00Z", "oldest_age_hours": 179, "builder": "engine"}
+builders:
+  description:
+    - With C(state=info) and no C(builder) (the engine's cache), every docker-container builder on the engine
+      (containers named C(buildx_buildkit_<name>0), as buildx names them) with its C(state) and, when it runs,
+      its C(cache) (as C(cache)); C(error) when it could not be asked.
+  returned: state=info without builder
+  type: list
+  elements: dict
+  sample: [{"builder": "jenkins-builder", "container": "buildx_buildkit_jenkins-builder0", "state": "running",
+            "cache": {"total": "1.2GiB", "records": 80, "builder": "jenkins-builder"}}]
 before:
   description: The cache before pruning (as C(cache)).
   returned: state=pruned or state=reset

@@ -646,6 +646,21 @@ func TestContainerBuilderDiagnoseAndScheduledPrune(t *testing.T) {
 	}
 	before := infoOf()
 	require.Greater(t, before["total_bytes"], float64(4<<20))
+	// info on the engine lists every builder container with its own cache.
+	engineInfo := run(t, "buildkit_cache", map[string]any{"state": "info"})
+	require.False(t, engineInfo.failed(), engineInfo.msg())
+	var listed map[string]any
+	for _, b := range engineInfo["builders"].([]any) {
+		if m := b.(map[string]any); m["builder"] == bname {
+			listed = m
+		}
+	}
+	require.NotNil(t, listed, "info lists the builder: %v", engineInfo["builders"])
+	assert.Equal(t, "running", listed["state"])
+	assert.Equal(t, before["records"], listed["cache"].(map[string]any)["records"])
+	human, err := exec.Command(bin, "info").CombinedOutput()
+	require.NoError(t, err, string(human))
+	assert.Contains(t, string(human), "builder "+bname+": ")
 	time.Sleep(2 * time.Second)
 	out, err := exec.Command(bin, "prune", "--builder", bname, "--keep-storage", "1MB", "--older-than", "1s", "--json").Output()
 	require.NoError(t, err, string(out))

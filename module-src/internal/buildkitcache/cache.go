@@ -83,7 +83,48 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if err != nil {
 		return module.Result{}, err
 	}
-	return module.Result{Data: map[string]any{"cache": summarize(b.name(), records, time.Now())}}, nil
+	data := map[string]any{"cache": summarize(b.name(), records, time.Now())}
+	if eb, ok := b.(*engineBackend); ok {
+		// The engine's cache, and that of every docker-container builder on it.
+		data["builders"] = builderCaches(ctx, eb.e)
+	}
+	return module.Result{Data: data}, nil
+}
+
+// builderCaches summarizes the cache of each buildx-style builder container
+// on the engine: a running one is asked, a stopped one is listed as such.
+func builderCaches(ctx context.Context, e *engine.Engine) []map[string]any {
+	cctx, cancel := e.Call(ctx)
+	names, err := builderContainers(cctx, e)
+	cancel()
+	out := []map[string]any{}
+	if err != nil {
+		return append(out, map[string]any{"error": err.Error()})
+	}
+	for _, bc := range names {
+		entry := map[string]any{"builder": bc.name, "container": bc.container, "state": bc.state}
+		if bc.state == "running" {
+			func() {
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				c := builder.NewContainer(builder.Container{Name: bc.name}, e.API, e.Host)
+				bk, err := c.Connect(cctx)
+				if err != nil {
+					entry["error"] = err.Error()
+					return
+				}
+				defer bk.Close()
+				records, err := (&buildkitBackend{c: bk, label: bc.name}).usage(cctx)
+				if err != nil {
+					entry["error"] = err.Error()
+					return
+				}
+				entry["cache"] = summarize(bc.name, records, time.Now())
+			}()
+		}
+		out = append(out, entry)
+	}
+	return out
 }
 
 // policy is keep_storage / older_than / filters, parsed.

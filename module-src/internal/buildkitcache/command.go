@@ -106,6 +106,14 @@ func printHuman(w io.Writer, state string, res module.Result, dry bool) {
 	case "info":
 		c := res.Data["cache"].(map[string]any)
 		fmt.Fprintf(w, "build cache: %v in %v records (%v bytes reclaimable)\n", c["total"], c["records"], c["reclaimable_bytes"])
+		builders, _ := res.Data["builders"].([]map[string]any)
+		for _, b := range builders {
+			if bc, ok := b["cache"].(map[string]any); ok {
+				fmt.Fprintf(w, "builder %v: %v in %v records (%v bytes reclaimable)\n", b["builder"], bc["total"], bc["records"], bc["reclaimable_bytes"])
+			} else if b["builder"] != nil {
+				fmt.Fprintf(w, "builder %v: %v%s\n", b["builder"], b["state"], errSuffix(b["error"]))
+			}
+		}
 	default:
 		verb := "reclaimed"
 		if dry {
@@ -113,4 +121,11 @@ func printHuman(w io.Writer, state string, res module.Result, dry bool) {
 		}
 		fmt.Fprintf(w, "%s %v (%s)\n", verb, res.Data["reclaimed"], strings.TrimSpace(fmt.Sprint(res.Data["reclaimed_bytes"]))+" bytes")
 	}
+}
+
+func errSuffix(e any) string {
+	if e == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (%v)", e)
 }

@@ -124,25 +124,18 @@ func buildkitCheck(ctx context.Context, e *engine.Engine) Check {
 func builderContainersCheck(ctx context.Context, e *engine.Engine) Check {
 	cctx, cancel := e.Call(ctx)
 	defer cancel()
-	list, err := e.API.ContainerList(cctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", "buildx_buildkit_"))})
+	list, err := builderContainers(cctx, e)
 	if err != nil {
 		return Check{Name: "builders", Status: "warn", Detail: "cannot list builder containers: " + err.Error()}
 	}
 	var states []string
 	stopped := 0
-	for _, c := range list {
-		for _, n := range c.Names {
-			n = strings.TrimPrefix(n, "/")
-			if !strings.HasPrefix(n, "buildx_buildkit_") {
-				continue
-			}
-			states = append(states, fmt.Sprintf("%s %s", strings.TrimSuffix(strings.TrimPrefix(n, "buildx_buildkit_"), "0"), c.State))
-			if c.State != "running" {
-				stopped++
-			}
+	for _, bc := range list {
+		states = append(states, bc.name+" "+bc.state)
+		if bc.state != "running" {
+			stopped++
 		}
 	}
-	sort.Strings(states)
 	if len(states) == 0 {
 		return Check{Name: "builders", Status: "ok", Detail: "no docker-container builders on this engine (builds use its own BuildKit)"}
 	}
@@ -151,6 +144,29 @@ func builderContainersCheck(ctx context.Context, e *engine.Engine) Check {
 		c.Detail += fmt.Sprintf(" (%d not running: a builder starts again on its next build)", stopped)
 	}
 	return c
+}
+
+// builderContainer is a buildx-style builder's container on the engine.
+type builderContainer struct{ name, container, state string }
+
+// builderContainers lists the containers named buildx_buildkit_<builder>0
+// (buildx's docker-container driver, and this collection's), by builder name.
+func builderContainers(ctx context.Context, e *engine.Engine) ([]builderContainer, error) {
+	list, err := e.API.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("name", "buildx_buildkit_"))})
+	if err != nil {
+		return nil, err
+	}
+	var out []builderContainer
+	for _, c := range list {
+		for _, n := range c.Names {
+			n = strings.TrimPrefix(n, "/")
+			if rest, ok := strings.CutPrefix(n, "buildx_buildkit_"); ok && strings.HasSuffix(rest, "0") && !strings.HasSuffix(rest, "_state") {
+				out = append(out, builderContainer{name: strings.TrimSuffix(rest, "0"), container: n, state: c.State})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out, nil
 }
 
 // containerBuilderCheck says whether the named docker-container builder is
