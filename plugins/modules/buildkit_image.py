@@ -453,6 +453,8 @@ options:
           type:
             description:
               - C(docker) and C(image) name the image in the engine (C(name)) and push those names (C(push)).
+                C(docker) with C(dest) writes the image, under its name, as a C(docker load) tarball to C(dest)
+                instead (as C(docker buildx build --output type=docker,dest=...) does).
               - C(local) writes the image's file system to the directory C(dest). C(tar) writes it as a tarball
                 to C(dest) (not a C(docker save) archive; use C(archive_path) for that). C(oci) writes an OCI
                 image layout tarball to C(dest).
@@ -460,7 +462,7 @@ options:
             required: true
             choices: [docker, image, local, tar, oci]
           dest:
-            description: Where C(local), C(tar) and C(oci) outputs go. Not allowed with C(docker) and C(image).
+            description: Where C(local), C(tar), C(oci) and C(docker) tarball outputs go. Not allowed with C(image).
             type: path
           name:
             description:

@@ -34,6 +34,17 @@ func TestFileOutputs(t *testing.T) {
 	assert.True(t, exists, "the image is in the engine as well")
 	assert.False(t, second.changed(), "outputs present and inputs unchanged: nothing to do")
 
+	// type=docker with dest: a tarball `docker load` (and source: load) takes, named like the image.
+	dockerTar := filepath.Join(out, "docker.tar")
+	withDocker := buildArgs(name, dir, map[string]any{"outputs": []any{map[string]any{"type": "docker", "dest": dockerTar}}})
+	exported := run(t, "buildkit_image", withDocker)
+	require.False(t, exported.failed(), exported.msg())
+	assert.Contains(t, exported["actions"], "Exported image "+name+":latest as docker to "+dockerTar)
+	removeImage(name + ":latest")
+	loaded := run(t, "buildkit_image", map[string]any{"name": name, "source": "load", "load_path": dockerTar})
+	require.False(t, loaded.failed(), loaded.msg())
+	assert.True(t, loaded.changed())
+
 	// A removed output is written again.
 	require.NoError(t, os.Remove(tarball))
 	again := run(t, "buildkit_image", args)

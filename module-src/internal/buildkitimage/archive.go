@@ -116,30 +116,35 @@ func (r *runner) archive(ctx context.Context) error {
 	if r.m.CheckMode {
 		return nil
 	}
-	rc, err := r.e.API.ImageSave(ctx, []string{r.ref})
+	return r.saveTo(ctx, r.ref, r.o.ArchivePath)
+}
+
+// saveTo writes `docker save` of ref to dest. It is written beside dest and
+// renamed into place: an interrupted save never leaves a truncated archive
+// under the name.
+func (r *runner) saveTo(ctx context.Context, ref, dest string) error {
+	rc, err := r.e.API.ImageSave(ctx, []string{ref})
 	if err != nil {
-		return fmt.Errorf("Error getting image %s - %w", r.ref, err)
+		return fmt.Errorf("Error getting image %s - %w", ref, err)
 	}
 	defer rc.Close()
-	// Written beside the target and renamed into place: an interrupted save
-	// never leaves a truncated archive under the name.
-	tmp, err := os.CreateTemp(filepath.Dir(r.o.ArchivePath), ".archive-*")
+	tmp, err := os.CreateTemp(filepath.Dir(dest), ".archive-*")
 	if err != nil {
-		return fmt.Errorf("Error writing image archive %s - %w", r.o.ArchivePath, err)
+		return fmt.Errorf("Error writing image archive %s - %w", dest, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := io.Copy(tmp, rc); err != nil {
 		tmp.Close()
-		return fmt.Errorf("Error writing image archive %s - %w", r.o.ArchivePath, err)
+		return fmt.Errorf("Error writing image archive %s - %w", dest, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("Error writing image archive %s - %w", r.o.ArchivePath, err)
+		return fmt.Errorf("Error writing image archive %s - %w", dest, err)
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), r.o.ArchivePath); err != nil {
-		return fmt.Errorf("Error writing image archive %s - %w", r.o.ArchivePath, err)
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return fmt.Errorf("Error writing image archive %s - %w", dest, err)
 	}
 	return nil
 }

@@ -17,8 +17,15 @@ func (r *runner) outputs(ctx context.Context, req builder.Request, built bool) e
 	for i, o := range r.o.Build.Outputs {
 		switch o.Type {
 		case "docker", "image":
+			if o.Dest != "" && o.Type == "image" {
+				return fmt.Errorf("build.outputs[%d].dest: type=image outputs go to the engine; type=docker with dest writes a tarball", i)
+			}
 			if o.Dest != "" {
-				return fmt.Errorf("build.outputs[%d].dest: type=%s outputs go to the engine; use archive_path for a tarball", i, o.Type)
+				// A `docker load` tarball of the image, as buildx's type=docker,dest= writes it.
+				if err := r.fileOutput(ctx, req, built, i, o); err != nil {
+					return err
+				}
+				continue
 			}
 			if len(o.Name) == 0 && o.Push {
 				if err := r.push(ctx, r.name, r.tag); err != nil {
@@ -37,22 +44,40 @@ func (r *runner) outputs(ctx context.Context, req builder.Request, built bool) e
 			if o.Push || len(o.Name) > 0 {
 				return fmt.Errorf("build.outputs[%d]: name and push apply to type docker or image only", i)
 			}
-			if _, err := os.Stat(o.Dest); err == nil && !built {
-				continue
-			}
-			r.actions = append(r.actions, fmt.Sprintf("Exported image %s as %s to %s", r.ref, o.Type, o.Dest))
-			r.res.Changed = true
-			if r.m.CheckMode {
-				continue
-			}
-			out := req
-			out.Export = &builder.Export{Type: o.Type, Dest: o.Dest}
-			out.Progress = nil
-			bk := builder.NewEngineBuildKit(r.e.API)
-			if _, err := bk.Build(ctx, out); err != nil {
-				return fmt.Errorf("build.outputs[%d]: export %s to %s: %w", i, o.Type, o.Dest, err)
+			if err := r.fileOutput(ctx, req, built, i, o); err != nil {
+				return err
 			}
 		}
+	}
+	return nil
+}
+
+// fileOutput writes the build result to o.Dest with a second, fully cached
+// solve, unless the file is there and nothing was built this run.
+func (r *runner) fileOutput(ctx context.Context, req builder.Request, built bool, i int, o Output) error {
+	if o.Type == "docker" && (o.Push || len(o.Name) > 0) {
+		return fmt.Errorf("build.outputs[%d]: type=docker with dest writes the image, under its name, to a tarball; name and push need an entry without dest", i)
+	}
+	if _, err := os.Stat(o.Dest); err == nil && !built {
+		return nil
+	}
+	r.actions = append(r.actions, fmt.Sprintf("Exported image %s as %s to %s", r.ref, o.Type, o.Dest))
+	r.res.Changed = true
+	if r.m.CheckMode {
+		return nil
+	}
+	if o.Type == "docker" {
+		// The image is in the engine under its name already: its `docker
+		// save` is the tarball (every engine has that; Docker 20.10's
+		// BuildKit has no docker exporter).
+		return r.saveTo(ctx, r.ref, o.Dest)
+	}
+	out := req
+	out.Export = &builder.Export{Type: o.Type, Dest: o.Dest}
+	out.Progress = nil
+	bk := builder.NewEngineBuildKit(r.e.API)
+	if _, err := bk.Build(ctx, out); err != nil {
+		return fmt.Errorf("build.outputs[%d]: export %s to %s: %w", i, o.Type, o.Dest, err)
 	}
 	return nil
 }
