@@ -108,8 +108,17 @@ func cleanupNamespace(t *testing.T, namespace string) {
 func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
 	_, namespace, reports, vars := roleSetup(t)
 
+	// Check mode first: it says what each build would do and builds and writes nothing.
+	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images", "--check")
+	require.True(t, ok, out)
+	assert.Contains(t, out, "master: would be built (image missing)")
+	_, exists := imageExists(t, namespace+"/jenkins-master:candidate")
+	assert.False(t, exists, "check mode built nothing")
+	_, err := os.Stat(filepath.Join(reports, "localhost"))
+	assert.True(t, os.IsNotExist(err), "check mode wrote no report")
+
 	start := time.Now()
-	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
 	cold := time.Since(start)
 	require.True(t, ok, out)
 	r := readReport(t, reports)
@@ -124,6 +133,12 @@ func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
 	assert.Equal(t, "2.479.3", master.label("org.opencontainers.image.version"))
 	assert.NotEmpty(t, master.label("org.opencontainers.image.created"))
 	assert.Equal(t, "jenkins-builder", master.label("io.jenkins-ha.builder"))
+
+	// Check mode now predicts the no-op: nothing would change.
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images", "--check")
+	require.True(t, ok, out)
+	assert.Regexp(t, `localhost\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0`, out, "check mode predicts a no-op")
+	assert.Contains(t, out, "master: unchanged, nothing built")
 
 	start = time.Now()
 	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
