@@ -331,3 +331,34 @@ func TestScanOfflineWithJavaArchivesAndDefaults(t *testing.T) {
 	assert.True(t, gate.failed())
 	assert.Contains(t, gate.msg(), "CVE-2099-0001")
 }
+
+// TestScanThroughATrivyServer runs the gate in Trivy's client/server mode
+// against a real `trivy server` holding the generated DB (started by the
+// test): the module waits for its health check while it starts, and the
+// server's token is required and never shown.
+func TestScanThroughATrivyServer(t *testing.T) {
+	cache := t.TempDir()
+	trivyDB(t, cache, time.Hour, testAdvisories)
+	vulnerable := alpineImage(t, map[string]string{"busybox": "1.36.1-r2"})
+	addr := "127.0.0.1:" + fmt.Sprint(freePort(t))
+	const token = "s3rver-t0ken-bk-it"
+	srv := exec.Command(trivyBinary(t), "server", "--listen", addr, "--cache-dir", cache, "--skip-db-update", "--token", token)
+	var srvLog bytes.Buffer
+	srv.Stdout, srv.Stderr = &srvLog, &srvLog
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+
+	args := map[string]any{"image": vulnerable, "scanner_path": trivyBinary(t), "server": "http://" + addr, "server_token": token,
+		"cache_dir": t.TempDir(), "report_path": filepath.Join(t.TempDir(), "report.json")}
+	res := run(t, "buildkit_scan", args) // started just now: the health check waits for it
+	assert.True(t, res.failed(), "server log: %s", srvLog.String())
+	assert.Equal(t, "failed", res["scan_status"], "%s; server log: %s", res.msg(), srvLog.String())
+	assert.Contains(t, res.msg(), "CRITICAL CVE-2099-0001")
+	assert.NotContains(t, toJSON(t, res), token, "the token is no_log")
+
+	args["server_token"] = "wrong"
+	denied := run(t, "buildkit_scan", args)
+	assert.True(t, denied.failed())
+	assert.Equal(t, "error", denied["scan_status"], denied.msg())
+	assert.Contains(t, denied.msg(), "server_token: the Trivy server refused the token")
+}

@@ -180,6 +180,8 @@ func classifyFailure(err error, stderr string) error {
 	switch {
 	case strings.Contains(stderr, "cannot be specified on the first run") || strings.Contains(stderr, "DB error") || strings.Contains(stderr, "failed to download vulnerability DB") || strings.Contains(stderr, "db error"):
 		return &Error{Kind: ErrDB, Msg: "Trivy's vulnerability DB is missing or unusable: " + msg}
+	case strings.Contains(stderr, "twirp error unauthenticated") || strings.Contains(stderr, "invalid token"):
+		return &Error{Kind: ErrServer, Msg: "server_token: the Trivy server refused the token (unauthenticated); give the token the server was started with"}
 	case strings.Contains(stderr, "unable to inspect the image") || strings.Contains(stderr, "No such image"):
 		return &Error{Kind: ErrFailed, Msg: "Trivy could not read the image: " + msg}
 	}
