@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -174,4 +175,35 @@ func TestCarryOverShowsTheLastScanOfAnUnchangedImage(t *testing.T) {
 	CarryOver(other, History{older, prev})
 	assert.Equal(t, "skipped", other.BuildResults.Agents["dind"].Scan.Status)
 	assert.Empty(t, other.BuildResults.Agents["dind"].Scan.From)
+}
+
+// TestGrafanaDashboardUsesTheseMetrics keeps the sample dashboard in step with
+// the metrics: every series a panel queries is one WriteMetrics writes.
+func TestGrafanaDashboardUsesTheseMetrics(t *testing.T) {
+	b, err := os.ReadFile("../../../roles/jenkins_images/files/grafana-dashboard.json")
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &dash))
+	now := time.Now()
+	cur := sample(t, now, "scan", 410000000)
+	path := filepath.Join(t.TempDir(), "m.prom")
+	require.NoError(t, WriteMetrics(path, cur, History{cur}))
+	written, err := os.ReadFile(path)
+	require.NoError(t, err)
+	seriesName := regexp.MustCompile(`\bjenkins_images?_[a-z_]+\b`)
+	queried := 0
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, name := range seriesName.FindAllString(target.Expr, -1) {
+				queried++
+				assert.Contains(t, string(written), "# TYPE "+name+" ", "panel %q queries %s, which is not written", p.Title, name)
+			}
+		}
+	}
+	assert.Greater(t, queried, 10)
 }
