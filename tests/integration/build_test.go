@@ -205,6 +205,29 @@ func TestLegacyBuilder(t *testing.T) {
 	assert.False(t, again.changed())
 }
 
+// TestLegacyBuilderFromARegistryBaseIsANoOpTheSecondTime: the classic
+// builder needs the base in the engine; the module pulls it before recording
+// the inputs, so the second run finds the same inputs and builds nothing.
+func TestLegacyBuilderFromARegistryBaseIsANoOpTheSecondTime(t *testing.T) {
+	requireRegistries(t)
+	base := plainRegistry + "/" + randomRepo() + ":v1"
+	pushToRegistry(t, "local/busybox:latest", base)
+	removeImage(base) // only the registry has it now
+	t.Cleanup(func() { removeImage(base) })
+	name := uniqueName(t)
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM " + base + "\nRUN echo " + name + " > /id\n"})
+	args := buildArgs(name, dir, nil)
+	args["build_method"] = "legacy"
+	first := run(t, "buildkit_image", args)
+	require.False(t, first.failed(), first.msg())
+	assert.True(t, first.changed())
+	assert.Equal(t, []any{base}, first["base_images_pulled"])
+	second := run(t, "buildkit_image", args)
+	require.False(t, second.failed(), second.msg())
+	assert.False(t, second.changed(), "the second run builds nothing")
+	assert.Equal(t, "none: the image's inputs are unchanged", second["build_reason"])
+}
+
 func TestLegacyRefusesBuildKitDockerfileNamingTheLine(t *testing.T) {
 	name := uniqueName(t)
 	dir := cacheMountContext(t)

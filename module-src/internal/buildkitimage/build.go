@@ -14,6 +14,7 @@ import (
 
 	"github.com/containerd/platforms"
 	dockerconfig "github.com/docker/cli/cli/config"
+	"github.com/docker/docker/api/types/image"
 	"github.com/docker/go-units"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
@@ -98,6 +99,28 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	if err != nil {
 		return err
 	}
+	if _, classic := bld.(*builder.Legacy); classic {
+		// The classic builder pulls a missing base into the engine itself,
+		// after the inputs were recorded as "base missing"; the next run would
+		// then see the base's ID, other inputs, and build again. Pulled here
+		// first, the recorded inputs name the base the build used.
+		pulled, err := r.pullMissingBases(ctx, df, req.Platforms)
+		if err != nil {
+			return err
+		}
+		if pulled {
+			created, hasCreated := req.Labels[createdLabel]
+			delete(req.Labels, createdLabel) // outside the digest, as above
+			if inputs, _, err = r.inputsDigest(ctx, bctx, df, req); err != nil {
+				return err
+			}
+			req.Labels[InputsLabel] = inputs
+			data["inputs_digest"] = inputs
+			if hasCreated {
+				req.Labels[createdLabel] = created
+			}
+		}
+	}
 	res, err := r.runBuild(ctx, bld, req)
 	if err != nil {
 		return err
@@ -114,6 +137,50 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	r.res.Changed = true
 	r.settle(before, after)
 	return r.outputs(ctx, req, true)
+}
+
+// pullMissingBases pulls the Dockerfile's base images the engine lacks, as
+// the classic builder would (with the same credentials and retries as
+// source=pull), and says whether it pulled any.
+func (r *runner) pullMissingBases(ctx context.Context, df *buildctx.Dockerfile, platforms []string) (bool, error) {
+	platform := ""
+	if len(platforms) == 1 {
+		platform = platforms[0]
+	}
+	pulled := false
+	for _, base := range df.BaseImages {
+		doc, err := r.inspect(ctx, base)
+		if err != nil {
+			return pulled, err
+		}
+		if doc != nil {
+			continue
+		}
+		host, _, err := registryHost(base)
+		if err != nil {
+			return pulled, fmt.Errorf("base image %s: %w", base, err)
+		}
+		auth, err := r.registryAuth(host)
+		if err != nil {
+			return pulled, err
+		}
+		_, err = retry.Do(ctx, r.retryPolicy(), transientRegistryError, func(ctx context.Context) error {
+			rc, err := r.e.API.ImagePull(ctx, base, image.PullOptions{RegistryAuth: auth, Platform: platform})
+			if err != nil {
+				return err
+			}
+			_, err = stream(rc)
+			return err
+		})
+		if err != nil {
+			return pulled, fmt.Errorf("pull base image %s for the classic builder: %w", base, err)
+		}
+		// Reported beside actions, which keep docker_image's wording.
+		list, _ := r.res.Data["base_images_pulled"].([]string)
+		r.res.Data["base_images_pulled"] = append(list, base)
+		pulled = true
+	}
+	return pulled, nil
 }
 
 // runBuild runs the build on bld within build_timeout, retrying what is
