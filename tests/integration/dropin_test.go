@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -50,6 +51,7 @@ func TestTagWithRepository(t *testing.T) {
 	assert.False(t, second.changed())
 	forced := run(t, "buildkit_image", map[string]any{"name": name, "source": "local", "repository": alias + ":v2", "force_tag": true})
 	assert.False(t, forced.changed(), "force_tag onto the same image is not a change")
+	assert.Equal(t, first["actions"], forced["actions"], "docker_image records the tag action all the same")
 	byID := run(t, "buildkit_image", map[string]any{"name": first.imageID(), "source": "local", "repository": alias + ":v2"})
 	require.False(t, byID.failed(), byID.msg())
 	assert.False(t, byID.changed())
@@ -79,7 +81,9 @@ func TestArchiveAndLoad(t *testing.T) {
 	other := builtImage(t)
 	third := run(t, "buildkit_image", map[string]any{"name": other, "source": "local", "archive_path": archive})
 	assert.True(t, third.changed(), "another image overwrites the archive")
-	assert.Contains(t, third["actions"].([]any)[0], "overwriting archive with image")
+	// As docker_image words it: the archived image's bare hash (its config file's name) and its names.
+	assert.Regexp(t, "^"+regexp.QuoteMeta("Archived image "+other+":latest to "+archive+", overwriting archive with image ")+
+		"[0-9a-f]{64} named "+regexp.QuoteMeta(name+":latest")+"$", third["actions"].([]any)[0])
 
 	// Load it back after removing it.
 	require.False(t, run(t, "buildkit_image", map[string]any{"name": other, "state": "absent"}).failed())

@@ -108,7 +108,8 @@ func (r *runner) archive(ctx context.Context) error {
 		r.res.Data["image"] = doc
 		return nil
 	default:
-		reason = fmt.Sprintf("overwriting archive with image %s named %s", id, strings.Join(tags, ", "))
+		// docker_image names the archived image by its bare hash (the config file's name).
+		reason = fmt.Sprintf("overwriting archive with image %s named %s", strings.TrimPrefix(id, "sha256:"), strings.Join(tags, ", "))
 	}
 	r.actions = append(r.actions, fmt.Sprintf("Archived image %s to %s, %s", name, r.o.ArchivePath, reason))
 	r.res.Changed = true

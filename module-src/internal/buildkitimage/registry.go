@@ -242,9 +242,13 @@ func (r *runner) tagInto(ctx context.Context, repository string, push bool) erro
 		if source == nil && !r.m.CheckMode {
 			return fmt.Errorf("Error: failed to tag image - %s does not exist", r.ref)
 		}
-		if existing == nil || source == nil || imageID(existing) != imageID(source) {
+		// docker_image records the tag action with force_tag even when the
+		// name already holds this image; that alone is no change.
+		r.actions = append(r.actions, fmt.Sprintf("Tagged image %s to %s", r.ref, target))
+		if existing != nil && source != nil && imageID(existing) == imageID(source) {
+			r.res.Data["image"] = existing
+		} else {
 			r.res.Changed = true
-			r.actions = append(r.actions, fmt.Sprintf("Tagged image %s to %s", r.ref, target))
 			if !r.m.CheckMode {
 				cctx, cancel := r.e.Call(ctx)
 				err := r.e.API.ImageTag(cctx, r.ref, target)
