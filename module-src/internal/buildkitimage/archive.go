@@ -164,7 +164,7 @@ func normalizedTag(ref string) string {
 func (r *runner) load(ctx context.Context, before map[string]any) error {
 	st, err := os.Stat(r.o.LoadPath)
 	if err != nil || !st.Mode().IsRegular() {
-		return fmt.Errorf("Error loading image %s. Specified path %s does not exist.", r.ref, r.o.LoadPath)
+		return fmt.Errorf("Error loading image %s. Specified path %s does not exist.", r.name, r.o.LoadPath)
 	}
 	r.actions = append(r.actions, fmt.Sprintf("Loaded image %s from %s", r.ref, r.o.LoadPath))
 	r.res.Changed = true
@@ -188,7 +188,7 @@ func (r *runner) load(ctx context.Context, before map[string]any) error {
 	defer f.Close()
 	resp, err := r.e.API.ImageLoad(ctx, f, client.ImageLoadWithQuiet(true))
 	if err != nil {
-		return fmt.Errorf("Error loading image %s - %w", r.ref, err)
+		return fmt.Errorf("Error loading image %s - %w", r.name, err)
 	}
 	lines, loadErr := stream(resp.Body)
 	var out []string
@@ -220,17 +220,24 @@ func (r *runner) load(ctx context.Context, before map[string]any) error {
 		}
 		found = slices.Contains(ids, want)
 	}
+	// docker_image's lists: names quoted, IDs not, sorted together.
+	listed := func(names []string) string {
+		var out []string
+		for _, n := range names {
+			out = append(out, "'"+n+"'")
+		}
+		out = append(out, ids...)
+		slices.Sort(out)
+		return strings.Join(out, ", ")
+	}
 	if !found {
-		instead := append(append([]string{}, names...), ids...)
-		slices.Sort(instead)
-		return fmt.Errorf("The archive did not contain image '%s'. Instead, found %s.", r.ref, "'"+strings.Join(instead, "', '")+"'")
+		return fmt.Errorf("The archive did not contain image '%s'. Instead, found %s.", r.ref, listed(names))
 	}
 	if loadErr != nil {
-		return fmt.Errorf("Error loading image %s - %w", r.ref, loadErr)
+		return fmt.Errorf("Error loading image %s - %w", r.name, loadErr)
 	}
-	if extra := len(names) + len(ids) - 1; extra > 0 && !isImageID(r.ref) && len(names) > 1 {
-		others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == r.ref })
-		r.m.Warn(fmt.Sprintf("The archive contained more images than specified: %s", strings.Join(others, ", ")))
+	if others := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == r.ref }); !isImageID(r.ref) && len(others) > 0 {
+		r.m.Warn(fmt.Sprintf("The archive contained more images than specified: %s", listed(others)))
 	}
 	after, err := r.inspect(ctx, r.ref)
 	if err != nil {

@@ -227,6 +227,9 @@ func (r *runner) tagInto(ctx context.Context, repository string, push bool) erro
 		repo, repoTag = strings.TrimSuffix(repository, ":"+tagged.Tag()), tagged.Tag()
 	}
 	if repoTag == "" {
+		repoTag = r.o.Tag // an image ID as name: docker_image takes the tag option
+	}
+	if repoTag == "" {
 		repoTag = "latest"
 	}
 	target := repo + ":" + repoTag

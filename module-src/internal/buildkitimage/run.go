@@ -27,7 +27,7 @@ const InputsLabel = "io.jenkins-ha.buildkit.inputs"
 // maxStdout caps the build log returned in stdout (the tail is kept).
 const maxStdout = 256 << 10
 
-var imageIDPattern = regexp.MustCompile(`^(sha256:)?[0-9a-fA-F]{64}$`)
+var imageIDPattern = regexp.MustCompile(`^sha256:[0-9a-fA-F]{64}$`) // docker_image's is_image_name_id: a bare hash is a name
 
 func isImageID(s string) bool { return imageIDPattern.MatchString(s) }
 
@@ -84,6 +84,9 @@ func (r *runner) result() module.Result {
 // with docker_image's messages.
 func (r *runner) checkOptions() error {
 	o := r.o
+	if o.Tag != "" && !validTag.MatchString(o.Tag) {
+		return fmt.Errorf("%q is not a valid docker tag!", o.Tag) // docker_image's words, checked first as there
+	}
 	if o.Repository != "" && isImageID(o.Repository) {
 		return fmt.Errorf("`repository` must not be an image ID; got: %s", o.Repository)
 	}
@@ -288,3 +291,6 @@ func (r *runner) settle(before, after map[string]any) {
 		r.res.Changed = false
 	}
 }
+
+// validTag is a docker tag: what docker_image's is_valid_tag accepts.
+var validTag = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$`)
