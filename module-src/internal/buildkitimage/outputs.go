@@ -9,8 +9,9 @@ import (
 )
 
 // outputs handles build.outputs, in docker_image_build's shapes: type
-// docker/image entries name (and push) the image in the engine; local, tar and
-// oci entries write the build result to dest with a second, fully cached solve.
+// docker/image entries name (and push) the image in the engine; type docker
+// with dest is the image's docker-load tarball; local, tar and oci entries
+// write the build result to dest with a second, fully cached solve.
 // built says whether the image was (or in check mode would be) built this run;
 // a file output that exists is only rewritten then.
 func (r *runner) outputs(ctx context.Context, req builder.Request, built bool) error {
