@@ -27,6 +27,10 @@ import (
 // needed, then build, tag the extra output names, and write file outputs.
 func (r *runner) build(ctx context.Context, before map[string]any) error {
 	b := r.o.Build
+	if st, err := os.Stat(b.Path); err != nil || !st.IsDir() {
+		// docker_image's words, with the option named.
+		return fmt.Errorf("build.path: Requested build path %s could not be found or you do not have access.", b.Path)
+	}
 	bctx, err := buildctx.Open(b.Path, b.Dockerfile)
 	if err != nil {
 		opt := "build.path"
@@ -437,7 +441,7 @@ func (r *runner) request(bctx *buildctx.Context, args map[string]string) (builde
 	if b.ShmSize != "" {
 		n, err := units.RAMInBytes(b.ShmSize)
 		if err != nil {
-			return req, fmt.Errorf("build.shm_size: %q is not a size: %v", b.ShmSize, err)
+			return req, fmt.Errorf("Failed to convert build.shm_size to bytes: %q is not a size: %v", b.ShmSize, err)
 		}
 		req.ShmSize = n
 	}
@@ -659,7 +663,7 @@ func sizeOption(name string, v any, allowUnlimited bool) (int64, error) {
 		}
 		n, err := units.RAMInBytes(x)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %q is not a size: %v", name, x, err)
+			return 0, fmt.Errorf("Failed to convert %s to bytes: %q is not a size: %v", name, x, err)
 		}
 		return n, nil
 	default:
