@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/containerd/platforms"
 	dockerconfig "github.com/docker/cli/cli/config"
 	clitypes "github.com/docker/cli/cli/config/types"
 	"github.com/docker/docker/client"
@@ -22,12 +23,12 @@ import (
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
-
-	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
-	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/guard"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/guard"
 )
 
 // EngineBuildKit is the BuildKit embedded in a Docker Engine.
@@ -63,23 +64,47 @@ func (b *EngineBuildKit) Workers(ctx context.Context) ([]*bkclient.WorkerInfo, e
 	return c.ListWorkers(ctx)
 }
 
-// Version is the engine's BuildKit version, or "" when it does not say
-// (BuildKit before v0.11, such as Docker 20.10's v0.8, has no Info call).
-func (b *EngineBuildKit) Version(ctx context.Context) string {
-	return daemonVersion(ctx, b.connect)
+// Describe is what the engine's BuildKit says of itself (one connection).
+func (b *EngineBuildKit) Describe(ctx context.Context) (*Description, error) {
+	return describe(ctx, b.connect)
 }
 
-func daemonVersion(ctx context.Context, connect func(context.Context) (*bkclient.Client, error)) string {
+// Description is what a BuildKit says of itself: its workers, the platforms
+// they run, and its version ("" before v0.11, such as Docker 20.10's v0.8,
+// which has no Info call).
+type Description struct {
+	Workers   []*bkclient.WorkerInfo
+	Platforms []string
+	Version   string
+}
+
+func describe(ctx context.Context, connect func(context.Context) (*bkclient.Client, error)) (*Description, error) {
 	c, err := connect(ctx)
 	if err != nil {
-		return ""
+		return nil, err
 	}
 	defer c.Close()
-	info, err := c.Info(ctx)
-	if err != nil || info.BuildkitVersion.Version == "" {
-		return ""
+	workers, err := c.ListWorkers(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return info.BuildkitVersion.Version
+	d := &Description{Workers: workers, Platforms: platformsOf(workers)}
+	if info, err := c.Info(ctx); err == nil {
+		d.Version = info.BuildkitVersion.Version
+	}
+	return d, nil
+}
+
+// platformsOf lists the platforms workers run (natively or through binfmt
+// emulators registered when the daemon started).
+func platformsOf(workers []*bkclient.WorkerInfo) []string {
+	var out []string
+	for _, w := range workers {
+		for _, p := range w.Platforms {
+			out = append(out, platforms.Format(platforms.Normalize(p)))
+		}
+	}
+	return out
 }
 
 // ContainerdStore reports whether workers are those of an engine on the

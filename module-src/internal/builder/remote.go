@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/containerd/platforms"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 	bkclient "github.com/moby/buildkit/client"
@@ -123,8 +122,10 @@ func NewContainerBuildKit(c *Container, api *client.Client) *DaemonBuildKit {
 // Name implements Builder.
 func (b *DaemonBuildKit) Name() string { return b.name }
 
-// Version is the daemon's BuildKit version, or "" when it does not say.
-func (b *DaemonBuildKit) Version(ctx context.Context) string { return daemonVersion(ctx, b.connect) }
+// Describe is what the daemon says of itself (one connection).
+func (b *DaemonBuildKit) Describe(ctx context.Context) (*Description, error) {
+	return describe(ctx, b.connect)
+}
 
 // Platforms lists the platforms the daemon's workers can run (natively or
 // through binfmt emulators registered when the daemon started).
@@ -138,13 +139,7 @@ func (b *DaemonBuildKit) Platforms(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	for _, w := range workers {
-		for _, p := range w.Platforms {
-			out = append(out, platforms.Format(platforms.Normalize(p)))
-		}
-	}
-	return out, nil
+	return platformsOf(workers), nil
 }
 
 // Build implements Builder.

@@ -7,12 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 
-	ocplatforms "github.com/containerd/platforms"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/go-units"
@@ -100,23 +100,20 @@ func diagnose(ctx context.Context, m *module.Module, o Options, p policy) (modul
 func buildkitCheck(ctx context.Context, e *engine.Engine) Check {
 	cctx, cancel := e.Call(ctx)
 	defer cancel()
-	workers, err := builder.NewEngineBuildKit(e.API).Workers(cctx)
+	d, err := builder.NewEngineBuildKit(e.API).Describe(cctx)
 	if err != nil {
 		return Check{Name: "buildkit", Status: "warn", Detail: "the engine serves no BuildKit: " + err.Error(),
 			Remediation: "use Docker 19.03 or later; builds fall back to the classic builder meanwhile"}
 	}
-	var platforms []string
-	for _, w := range workers {
-		for _, pl := range w.Platforms {
-			platforms = append(platforms, ocplatforms.Format(pl))
-		}
+	return Check{Name: "buildkit", Status: "ok", Detail: fmt.Sprintf("embedded BuildKit %s, %d worker(s), platforms %s",
+		versionOf(d, "version not reported (before v0.11)"), len(d.Workers), strings.Join(slices.Sorted(slices.Values(d.Platforms)), ", "))}
+}
+
+func versionOf(d *builder.Description, unknown string) string {
+	if d.Version == "" {
+		return unknown
 	}
-	sort.Strings(platforms)
-	version := builder.NewEngineBuildKit(e.API).Version(cctx)
-	if version == "" {
-		version = "version not reported (before v0.11)"
-	}
-	return Check{Name: "buildkit", Status: "ok", Detail: fmt.Sprintf("embedded BuildKit %s, %d worker(s), platforms %s", version, len(workers), strings.Join(platforms, ", "))}
+	return d.Version
 }
 
 // builderContainersCheck lists the buildx-style builders (containers named
@@ -187,17 +184,9 @@ func containerBuilderCheck(ctx context.Context, c *builder.Container) Check {
 	case state == "stopped":
 		return Check{Name: name, Status: "warn", Detail: c.ContainerName() + " is stopped", Remediation: "the next build starts it; troubleshoot_mode=fix or reset recreates it"}
 	}
-	bk := builder.NewContainerBuildKit(c, nil)
-	platforms, err := bk.Platforms(cctx)
-	if err != nil {
-		return Check{Name: name, Status: "fail", Detail: fmt.Sprintf("%s is running but its BuildKit does not answer: %v", c.ContainerName(), err),
-			Remediation: "recreate the builder: troubleshoot_mode=fix (or reset) with troubleshoot_builder naming it"}
-	}
-	version := bk.Version(cctx)
-	if version == "" {
-		version = "(version not reported)"
-	}
-	return Check{Name: name, Status: "ok", Detail: fmt.Sprintf("%s running BuildKit %s, platforms %s", c.ContainerName(), version, strings.Join(platforms, ", "))}
+	return daemonCheck(cctx, name, builder.NewContainerBuildKit(c, nil), c.ContainerName()+" running",
+		c.ContainerName()+" is running but its BuildKit does not answer",
+		"recreate the builder: troubleshoot_mode=fix (or reset) with troubleshoot_builder naming it")
 }
 
 // remoteBuilderCheck says whether a remote builder's daemon answers.
@@ -211,17 +200,18 @@ func remoteBuilderCheck(ctx context.Context, choice *builder.Choice, r builder.R
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	bk := builder.NewRemoteBuildKit(r, nil)
-	platforms, err := bk.Platforms(cctx)
+	return daemonCheck(cctx, name, builder.NewRemoteBuildKit(r, nil), r.Endpoint+":",
+		r.Endpoint+" does not answer", "start the remote buildkitd, or check builder.endpoint and its TLS files")
+}
+
+// daemonCheck asks a builder's BuildKit daemon what it is, once.
+func daemonCheck(ctx context.Context, name string, bk *builder.DaemonBuildKit, subject, failure, remediation string) Check {
+	d, err := bk.Describe(ctx)
 	if err != nil {
-		return Check{Name: name, Status: "fail", Detail: fmt.Sprintf("%s does not answer: %v", r.Endpoint, err),
-			Remediation: "start the remote buildkitd, or check builder.endpoint and its TLS files"}
+		return Check{Name: name, Status: "fail", Detail: fmt.Sprintf("%s: %v", failure, err), Remediation: remediation}
 	}
-	version := bk.Version(cctx)
-	if version == "" {
-		version = "(version not reported)"
-	}
-	return Check{Name: name, Status: "ok", Detail: fmt.Sprintf("%s: BuildKit %s, platforms %s", r.Endpoint, version, strings.Join(platforms, ", "))}
+	return Check{Name: name, Status: "ok", Detail: fmt.Sprintf("%s BuildKit %s, platforms %s", subject,
+		versionOf(d, "(version not reported)"), strings.Join(d.Platforms, ", "))}
 }
 
 func diskCheck(root string, minFree int64) Check {

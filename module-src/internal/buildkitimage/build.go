@@ -9,12 +9,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/containerd/platforms"
 	dockerconfig "github.com/docker/cli/cli/config"
-	"github.com/docker/docker/api/types/image"
 	"github.com/docker/go-units"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
@@ -27,17 +27,13 @@ import (
 // needed, then build, tag the extra output names, and write file outputs.
 func (r *runner) build(ctx context.Context, before map[string]any) error {
 	b := r.o.Build
-	if st, err := os.Stat(b.Path); err != nil || !st.IsDir() {
-		// docker_image's words, with the option named.
-		return fmt.Errorf("build.path: Requested build path %s could not be found or you do not have access.", b.Path)
-	}
 	bctx, err := buildctx.Open(b.Path, b.Dockerfile)
 	if err != nil {
-		opt := "build.path"
 		if strings.Contains(err.Error(), "Dockerfile") {
-			opt = "build.dockerfile"
+			return fmt.Errorf("build.dockerfile: %w", err)
 		}
-		return fmt.Errorf("%s: %w", opt, err)
+		// docker_image's words, with the option named.
+		return fmt.Errorf("build.path: Requested build path %s could not be found or you do not have access.", b.Path)
 	}
 	args := stringMap(b.Args)
 	if b.UseConfigProxy != nil && *b.UseConfigProxy {
@@ -51,7 +47,7 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	if err != nil {
 		return err
 	}
-	inputs, sum, err := r.inputsDigest(ctx, bctx, df, req)
+	inputs, sum, bases, err := r.inputsDigest(ctx, bctx, df, req)
 	if err != nil {
 		return err
 	}
@@ -108,21 +104,16 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 		// after the inputs were recorded as "base missing"; the next run would
 		// then see the base's ID, other inputs, and build again. Pulled here
 		// first, the recorded inputs name the base the build used.
-		pulled, err := r.pullMissingBases(ctx, df, req.Platforms)
+		pulled, err := r.pullMissingBases(ctx, bases, req.Platforms)
 		if err != nil {
 			return err
 		}
 		if pulled {
-			created, hasCreated := req.Labels[createdLabel]
-			delete(req.Labels, createdLabel) // outside the digest, as above
-			if inputs, _, err = r.inputsDigest(ctx, bctx, df, req); err != nil {
+			if inputs, err = inputsOf(bctx, sum, bases, req, b.CreatedLabel); err != nil {
 				return err
 			}
 			req.Labels[InputsLabel] = inputs
 			data["inputs_digest"] = inputs
-			if hasCreated {
-				req.Labels[createdLabel] = created
-			}
 		}
 	}
 	res, err := r.runBuild(ctx, bld, req)
@@ -143,48 +134,35 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	return r.outputs(ctx, req, true)
 }
 
-// pullMissingBases pulls the Dockerfile's base images the engine lacks, as
-// the classic builder would (with the same credentials and retries as
-// source=pull), and says whether it pulled any.
-func (r *runner) pullMissingBases(ctx context.Context, df *buildctx.Dockerfile, platforms []string) (bool, error) {
+// pullMissingBases pulls the base images the inputs found missing, as the
+// classic builder would (with source=pull's credentials and retries), puts
+// their IDs in bases, and says whether it pulled any.
+func (r *runner) pullMissingBases(ctx context.Context, bases map[string]string, platforms []string) (bool, error) {
 	platform := ""
 	if len(platforms) == 1 {
 		platform = platforms[0]
 	}
-	pulled := false
-	for _, base := range df.BaseImages {
-		doc, err := r.inspect(ctx, base)
-		if err != nil {
-			return pulled, err
-		}
-		if doc != nil {
+	var pulled []string
+	for _, base := range slices.Sorted(maps.Keys(bases)) {
+		if bases[base] != missingBase {
 			continue
 		}
-		host, _, err := registryHost(base)
-		if err != nil {
-			return pulled, fmt.Errorf("base image %s: %w", base, err)
+		if _, err := r.pullImage(ctx, base, platform); err != nil {
+			return false, fmt.Errorf("pull base image %s for the classic builder: %w", base, err)
 		}
-		auth, err := r.registryAuth(host)
+		doc, err := r.inspect(ctx, base)
 		if err != nil {
-			return pulled, err
+			return false, err
 		}
-		_, err = retry.Do(ctx, r.retryPolicy(), transientRegistryError, func(ctx context.Context) error {
-			rc, err := r.e.API.ImagePull(ctx, base, image.PullOptions{RegistryAuth: auth, Platform: platform})
-			if err != nil {
-				return err
-			}
-			_, err = stream(rc)
-			return err
-		})
-		if err != nil {
-			return pulled, fmt.Errorf("pull base image %s for the classic builder: %w", base, err)
+		if doc != nil {
+			bases[base] = imageID(doc)
 		}
-		// Reported beside actions, which keep docker_image's wording.
-		list, _ := r.res.Data["base_images_pulled"].([]string)
-		r.res.Data["base_images_pulled"] = append(list, base)
-		pulled = true
+		pulled = append(pulled, base)
 	}
-	return pulled, nil
+	if len(pulled) > 0 {
+		r.res.Data["base_images_pulled"] = pulled // beside actions, which keep docker_image's wording
+	}
+	return len(pulled) > 0, nil
 }
 
 // runBuild runs the build on bld within build_timeout, retrying what is

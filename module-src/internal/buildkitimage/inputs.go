@@ -19,22 +19,33 @@ const inputsVersion = 1
 // inputsDigest is the digest of everything that feeds the build: the context
 // as .dockerignore filters it, the Dockerfile, build args, target, platform,
 // labels, network settings and the IDs of the base images in the engine.
-func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *buildctx.Dockerfile, req builder.Request) (string, buildctx.Sum, error) {
+func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *buildctx.Dockerfile, req builder.Request) (string, buildctx.Sum, map[string]string, error) {
 	sum, err := bctx.Fingerprint(ctx, r.cacheDir())
 	if err != nil {
-		return "", sum, err
+		return "", sum, nil, err
 	}
 	bases := map[string]string{}
 	for _, name := range df.BaseImages {
 		doc, err := r.inspect(ctx, name)
 		if err != nil {
-			return "", sum, err
+			return "", sum, nil, err
 		}
-		bases[name] = "missing"
+		bases[name] = missingBase
 		if doc != nil {
 			bases[name] = imageID(doc)
 		}
 	}
+	digest, err := inputsOf(bctx, sum, bases, req, r.o.Build.CreatedLabel)
+	return digest, sum, bases, err
+}
+
+// missingBase stands in the inputs for a base image the engine does not have.
+const missingBase = "missing"
+
+// inputsOf is the inputs digest of a context fingerprint, the base images'
+// IDs and the request. The labels the module sets for a build (the digest
+// itself, and the created time with created_label) are not inputs.
+func inputsOf(bctx *buildctx.Context, sum buildctx.Sum, bases map[string]string, req builder.Request, createdLabelSet bool) (string, error) {
 	dfRel, err := filepath.Rel(bctx.Dir, bctx.DockerfilePath)
 	if err != nil {
 		dfRel = bctx.DockerfilePath
@@ -42,7 +53,7 @@ func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *b
 	dfSum := sha256.Sum256(bctx.Dockerfile)
 	labels := map[string]string{}
 	for k, v := range req.Labels {
-		if k != InputsLabel {
+		if k != InputsLabel && !(createdLabelSet && k == createdLabel) {
 			labels[k] = v
 		}
 	}
@@ -66,10 +77,10 @@ func (r *runner) inputsDigest(ctx context.Context, bctx *buildctx.Context, df *b
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
-		return "", sum, err
+		return "", err
 	}
 	d := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(d[:]), sum, nil
+	return "sha256:" + hex.EncodeToString(d[:]), nil
 }
 
 func secretIDs(s []builder.Secret) []string {

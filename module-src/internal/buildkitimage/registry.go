@@ -304,14 +304,7 @@ func (r *runner) pull(ctx context.Context, before map[string]any) error {
 	if r.o.Pull != nil {
 		platform = r.o.Pull.Platform
 	}
-	retries, err := retry.Do(ctx, r.retryPolicy(), transientRegistryError, func(ctx context.Context) error {
-		rc, err := r.e.API.ImagePull(ctx, r.ref, image.PullOptions{RegistryAuth: auth, Platform: platform})
-		if err != nil {
-			return err
-		}
-		_, err = stream(rc)
-		return err
-	})
+	retries, err := r.pullWith(ctx, r.ref, auth, platform)
 	r.res.Data["pull_retries"] = retries
 	if err != nil {
 		return fmt.Errorf("Error pulling image %s - %v", r.ref, err)
@@ -325,6 +318,32 @@ func (r *runner) pull(ctx context.Context, before map[string]any) error {
 	}
 	r.settle(before, after)
 	return nil
+}
+
+// pullImage pulls ref into the engine with the docker config's credentials
+// for its registry, retrying transient registry errors; it returns the retries.
+func (r *runner) pullImage(ctx context.Context, ref, platform string) (int, error) {
+	host, _, err := registryHost(ref)
+	if err != nil {
+		return 0, fmt.Errorf("name: %w", err)
+	}
+	auth, err := r.registryAuth(host)
+	if err != nil {
+		return 0, err
+	}
+	return r.pullWith(ctx, ref, auth, platform)
+}
+
+// pullWith pulls ref with the given registry auth, retrying transient registry errors.
+func (r *runner) pullWith(ctx context.Context, ref, auth, platform string) (int, error) {
+	return retry.Do(ctx, r.retryPolicy(), transientRegistryError, func(ctx context.Context) error {
+		rc, err := r.e.API.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth, Platform: platform})
+		if err != nil {
+			return err
+		}
+		_, err = stream(rc)
+		return err
+	})
 }
 
 func idOrNil(doc map[string]any) any {
