@@ -72,6 +72,11 @@ func main() {
 		files, size = 100, 10<<10
 	}
 	b.noopOne(files, size)
+	many := 50000
+	if b.quick {
+		many = 5000
+	}
+	b.noopMany(many)
 	b.smallChange(files, size)
 	b.set()
 	b.overSSH()
@@ -190,6 +195,32 @@ func (b *bench) noopOne(files, size int) {
 		dargs := fmt.Sprintf(`{"name": "bk-bench-noop-di", "source": "build", "build": {"path": %q}}`, dir)
 		b.adhoc("community.docker.docker_image", dargs)
 		b.add(w, "community.docker.docker_image (ansible task)", b.repeat(func() time.Duration { return b.adhoc("community.docker.docker_image", dargs) }), "")
+	}
+}
+
+// noopMany: nothing changed in a context of many small files, where the
+// per-file work of the no-op decision (one lstat each, the stat cache) shows.
+// The contender's label carries its peak RSS and the stat cache's size.
+func (b *bench) noopMany(files int) {
+	dir := b.context("noop-many", files, 512, "FROM local/busybox:latest\nCOPY . /ctx\n")
+	w := fmt.Sprintf("no-op, one image (%d files of 512 B)", files)
+	b.build("bk-bench-noop-many", dir)
+	before := b.maxRSS["buildkit_image"]
+	b.maxRSS["buildkit_image"] = 0
+	samples := b.repeat(func() time.Duration { _, d := b.build("bk-bench-noop-many", dir); return d })
+	rss := b.maxRSS["buildkit_image"]
+	b.maxRSS["buildkit_image"] = max(before, rss)
+	var cache int64
+	stats, _ := filepath.Glob(filepath.Join(b.work, "cache", "jenkins_ha.buildkit", "context", "*.stat"))
+	for _, f := range stats {
+		if st, err := os.Stat(f); err == nil && st.Size() > cache {
+			cache = st.Size()
+		}
+	}
+	b.add(w, fmt.Sprintf("buildkit_image (module process; peak RSS %.0f MB, stat cache %.1f MB)", float64(rss)/1e6, float64(cache)/1e6), samples, "")
+	if b.buildx != "" {
+		b.buildxBuild("bk-bench-noop-many-bx", dir)
+		b.add(w, "docker buildx build", b.repeat(func() time.Duration { return b.buildxBuild("bk-bench-noop-many-bx", dir) }), "anchor")
 	}
 }
 

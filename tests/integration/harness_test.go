@@ -87,8 +87,14 @@ func run(t testing.TB, module string, args map[string]any, ansible ...map[string
 	}
 	b, err := json.Marshal(full)
 	require.NoError(t, err)
+	return runRaw(t, module, b)
+}
+
+// runRaw calls a module binary with an args file written byte for byte.
+func runRaw(t testing.TB, module string, args []byte) result {
+	t.Helper()
 	argsFile := filepath.Join(t.TempDir(), "args")
-	require.NoError(t, os.WriteFile(argsFile, b, 0o600))
+	require.NoError(t, os.WriteFile(argsFile, args, 0o600))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, module), argsFile)

@@ -29,7 +29,11 @@ type Request struct {
 	ShmSize        int64 // bytes, 0 = engine default
 
 	// BuildKit only.
-	Secrets []Secret
+	// SharedKey is the session's shared key: BuildKit keeps its synced copy
+	// of the local sources (context, Dockerfile directory) per key, so it must
+	// never be shared between contexts (buildctx.Context.SessionKey).
+	SharedKey string
+	Secrets   []Secret
 	SSH     []SSH
 	// Push has BuildKit push the result under Tags (InsecurePush: over plain
 	// HTTP or to a registry with an untrusted certificate).
