@@ -356,8 +356,8 @@ func TestExactValidDockerfilesBuild(t *testing.T) {
 	t.Cleanup(func() { removeImage(tagged + ":" + runtime.GOARCH) })
 	retag(t, "local/busybox:latest", tagged+":"+runtime.GOARCH)
 	cases := map[string]map[string]string{
-		"FROM x:${TARGETARCH}": {"Dockerfile": "FROM " + tagged + ":${TARGETARCH}\nRUN echo ok > /ok\n"},
-		"ARG default from another ARG": {"Dockerfile": "ARG REG=local\nARG IMAGE=${REG}/busybox:latest\nFROM ${IMAGE}\nRUN echo ok > /ok\n"},
+		"FROM x:${TARGETARCH}":            {"Dockerfile": "FROM " + tagged + ":${TARGETARCH}\nRUN echo ok > /ok\n"},
+		"ARG default from another ARG":    {"Dockerfile": "ARG REG=local\nARG IMAGE=${REG}/busybox:latest\nFROM ${IMAGE}\nRUN echo ok > /ok\n"},
 		"build-arg over a nested default": {"Dockerfile": "ARG REG=nowhere\nARG IMAGE=${REG}/busybox:latest\nFROM ${IMAGE}\nRUN echo ok > /ok\n"},
 	}
 	for what, files := range cases {

@@ -34,7 +34,7 @@ type Request struct {
 	// never be shared between contexts (buildctx.Context.SessionKey).
 	SharedKey string
 	Secrets   []Secret
-	SSH     []SSH
+	SSH       []SSH
 	// Push has BuildKit push the result under Tags (InsecurePush: over plain
 	// HTTP or to a registry with an untrusted certificate).
 	Push         bool
