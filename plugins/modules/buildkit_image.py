@@ -96,9 +96,9 @@ notes:
     and Dockerfile directory, so two projects never share a copy; and a record on the host of what each copy
     was sent makes a file edited keeping its size and modification time (C(touch -r), an archive unpacked
     again) start a fresh copy (C(context.fresh_copy)), where BuildKit alone would keep the old bytes.
-  - With C(builder.driver=remote) and no C(build.platform), C(TARGETARCH) and the other platform ARGs are read
-    as this host's platform when the sources are pinned; give C(build.platform) for a remote builder of another
-    architecture.
+  - The platform ARGs (C(TARGETARCH), C(BUILDPLATFORM), ...) are read for the builder's platform when the
+    sources are pinned; with C(builder.driver=remote) and no C(build.platform) that means asking the builder
+    on every run (one connection), so give C(build.platform) where it is known.
 attributes:
   check_mode:
     support: full

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	ocispecs "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -107,7 +108,7 @@ func (r *runner) readInputs(ctx context.Context, bctx *buildctx.Context, req bui
 	in := &inputs{images: map[string]string{}, urls: map[string]string{}}
 	pin := r.imagePinner()
 	src, err := buildctx.ReadSources(ctx, bctx.Dockerfile, buildctx.SourceOptions{
-		Args: req.Args, Target: req.Target, Platforms: req.Platforms, BuildPlatform: r.buildPlatform(),
+		Args: req.Args, Target: req.Target, Platforms: req.Platforms, BuildPlatform: r.buildPlatform(ctx),
 	}, func(ctx context.Context, ref string, _ ocispecs.Platform) ([]byte, error) {
 		return pin.config(ctx, ref), nil
 	})
@@ -156,10 +157,35 @@ func (r *runner) readInputs(ctx context.Context, bctx *buildctx.Context, req bui
 }
 
 // buildPlatform is the platform the build runs on, for BUILDPLATFORM and the
-// default target platform: this host's ("" ), which is the engine's and a
-// docker-container builder's. (A remote builder of another architecture
-// without build.platform is read as this host's: give build.platform.)
-func (r *runner) buildPlatform() string { return "" }
+// default target platform ("" for this host's). An engine on this host runs
+// this host's platform, and so does a docker-container builder on it; an
+// engine elsewhere says what it runs; a remote builder is asked (its first
+// worker's platform is its default), which costs a connection on each run,
+// so it is asked only when the target platform is not given.
+func (r *runner) buildPlatform(ctx context.Context) string {
+	if remote, ok := r.o.Builder.Remote(); ok {
+		if len(r.o.Build.Platform) > 0 {
+			return ""
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		have, err := builder.NewRemoteBuildKit(remote, r.e.API).Platforms(cctx)
+		if err != nil || len(have) == 0 {
+			return "" // the build reports an unreachable builder itself
+		}
+		return have[0]
+	}
+	if strings.HasPrefix(r.e.Host, "unix://") {
+		return ""
+	}
+	cctx, cancel := r.e.Call(ctx)
+	defer cancel()
+	v, err := r.e.API.ServerVersion(cctx)
+	if err != nil || v.Os == "" || v.Arch == "" {
+		return ""
+	}
+	return v.Os + "/" + v.Arch
+}
 
 // describeUnresolved is the build reason for sources that cannot be pinned.
 func (in *inputs) describeUnresolved() string {
