@@ -49,6 +49,7 @@ type bench struct {
 func main() {
 	quick := flag.Bool("quick", false, "one iteration and small contexts (CI)")
 	iterations := flag.Int("iterations", 5, "samples per contender")
+	only := flag.String("workloads", "noop,change,set,ssh", "the workloads to run, comma-separated: noop, change, set, ssh")
 	flag.Parse()
 	b := &bench{quick: *quick, iterations: *iterations, maxRSS: map[string]int64{}}
 	if b.quick {
@@ -71,10 +72,20 @@ func main() {
 	if b.quick {
 		files, size = 100, 10<<10
 	}
-	b.noopOne(files, size)
-	b.smallChange(files, size)
-	b.set()
-	b.overSSH()
+	for _, w := range strings.Split(*only, ",") {
+		switch strings.TrimSpace(w) {
+		case "noop":
+			b.noopOne(files, size)
+		case "change":
+			b.smallChange(files, size)
+		case "set":
+			b.set()
+		case "ssh":
+			b.overSSH()
+		default:
+			must(fmt.Errorf("unknown workload %q (noop, change, set, ssh)", w))
+		}
+	}
 	b.print()
 }
 

@@ -23,7 +23,7 @@ func troubleshoot(t *testing.T, vars map[string]any) (string, bool) {
 // arguments), as a user would.
 func playbook(t *testing.T, path string, vars map[string]any, args ...string) (string, bool) {
 	t.Helper()
-	if _, err := os.Stat("../../plugins/bin/jenkins_ha_buildkit_validate_linux_amd64"); err != nil {
+	if _, err := os.Stat("../../plugins/bin/jenkins_ha_buildkit_linux_amd64"); err != nil {
 		t.Fatal("the module binaries are not built: run make build (make test does)")
 	}
 	b, err := json.Marshal(vars)
