@@ -2,6 +2,9 @@
 GO        ?= go
 ARCHES    ?= amd64 arm64
 BIN_DIR   := plugins/bin
+comma     := ,
+empty     :=
+space     := $(empty) $(empty)
 VERSION   := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
 # grpcnotrace: gRPC then leaves out golang.org/x/net/trace, whose html/template
 # use (reflect.Value.Method) stops the linker from dropping unused methods
@@ -17,7 +20,7 @@ GO_SOURCES := $(shell find module-src -name '*.go' -not -name '*_test.go' -o -na
 
 all: build
 
-build: $(BINARIES)
+build: $(BINARIES) $(BIN_DIR)/THIRD_PARTY_NOTICES.txt
 
 # Static, stripped binaries, one per architecture.
 $(BIN_DIR)/jenkins_ha_buildkit_linux_%: $(GO_SOURCES)
@@ -25,6 +28,11 @@ $(BIN_DIR)/jenkins_ha_buildkit_linux_%: $(GO_SOURCES)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(GOFLAGS_BUILD) -o $@ ./module-src/buildkit
 	@chmod 0755 $@
 	@sha256sum $@ | cut -d' ' -f1 > $@.sha256
+
+# The licences and notices of the Go modules linked into the binaries, shipped beside them.
+$(BIN_DIR)/THIRD_PARTY_NOTICES.txt: go.mod go.sum tools/notices/main.go
+	@mkdir -p $(BIN_DIR)
+	$(GO) run ./tools/notices -platforms $(subst $(space),$(comma),$(foreach a,$(ARCHES),linux/$(a))) -o $@ ./module-src/buildkit
 
 # The whole suite: Go unit tests, integration tests against a real engine, and
 # playbook tests through ansible-playbook. tests/run starts dockerd if needed.
@@ -34,7 +42,7 @@ test: build
 # The suite on Debian's Docker 20.10, then its integration and playbook tests
 # on a current Docker Engine (containerd image store) started beside it.
 test-matrix: build
-	TEST_ENGINES="debian current" tests/run
+	TEST_ENGINES="debian current" TEST_CONTROLLERS="system trixie sid" tests/run
 
 unit:
 	$(GO) test ./module-src/... -short
