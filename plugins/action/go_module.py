@@ -32,7 +32,8 @@ The ``_ansible_*`` keys the binary reads are set here from the task (see
 protocol are this collection's.
 """
 
-from __future__ import annotations
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
 
 import datetime
 import hashlib

@@ -64,8 +64,9 @@ unshare -m -- sh -c "mount -t proc proc '$new/proc' && chroot '$new' sh -c 'apt-
 
 # Wrappers: the root's Python, run by the root's own dynamic loader with its libraries.
 # --argv0 makes sys.executable this wrapper, so anything Ansible starts with it works too.
-loader=$(cd "$new" && ls usr/lib/*-linux-gnu/ld-linux*.so.* | head -1)
-libs=$(cd "$new" && ls -d usr/lib/*-linux-gnu | head -1)
+loaders=("$new"/usr/lib/*-linux-gnu/ld-linux*.so.*)
+loader=${loaders[0]#"$new"/}
+libs=${loader%/*}
 mkdir -p "$new/.bin"
 cat > "$new/.bin/python3" <<EOF
 #!/bin/sh
@@ -78,7 +79,10 @@ EOF
 chmod 0755 "$new/.bin/python3"
 for t in "${tools[@]}"; do
   [ -e "$new/usr/bin/$t" ] || continue
-  printf '#!/bin/sh\nexec "$(dirname "$0")/python3" "$(dirname "$0")/../usr/bin/%s" "$@"\n' "$t" > "$new/.bin/$t"
+  cat > "$new/.bin/$t" <<EOF
+#!/bin/sh
+exec "\$(dirname "\$0")/python3" "\$(dirname "\$0")/../usr/bin/$t" "\$@"
+EOF
   chmod 0755 "$new/.bin/$t"
 done
 "$new/.bin/ansible" --version >&2

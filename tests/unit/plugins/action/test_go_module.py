@@ -8,7 +8,8 @@ the day one changes, this fails with its name instead of every task failing.
     python3 tests/unit/plugins/action/test_go_module.py   # with the controller's python3
 """
 
-from __future__ import annotations
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
 
 import importlib.util
 import inspect
