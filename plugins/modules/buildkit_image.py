@@ -1,12 +1,15 @@
+#!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: Jenkins HA platform team
-# Apache License 2.0 (see galaxy.yml)
+# Copyright: (c) 2026, Jenkins HA platform team
+# Apache License 2.0 (see LICENSE)
 #
-# Documentation only. The module is a Go binary (module-src/buildkit_image),
-# built by `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module
-# action plugin for the target's architecture.
+# Documentation only. The module is the collection's multi-call Go binary
+# (module-src/buildkit, the buildkit_image entry of module-src/internal/modules), built by
+# `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module action
+# plugin for the target's architecture.
 
-from __future__ import annotations
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -99,12 +102,19 @@ notes:
   - The platform ARGs (C(TARGETARCH), C(BUILDPLATFORM), ...) are read for the builder's platform when the
     sources are pinned; with C(builder.driver=remote) and no C(build.platform) that means asking the builder
     on every run (one connection), so give C(build.platform) where it is known.
+requirements:
+  - A Linux amd64 or arm64 build host; the module is a static binary, no Python needed there.
+  - A Docker Engine 19.03 or later on the build host. BuildKit builds use its embedded BuildKit (its C(/grpc) endpoint);
+    engines without it get the classic builder.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
   name:
