@@ -25,6 +25,10 @@ case "$tool" in
   runc) dir=runc; pkg=github.com/opencontainers/runc; mod=github.com/opencontainers/runc; out=runc; env=(CGO_ENABLED=1)
     tags=seccomp  # needs libseccomp-dev and pkg-config (Debian packages)
     ldx='-X main.version=@SEMVER@' ;;
+  # promtool checks and unit-tests the role's Prometheus alerting rules (files/prometheus-alerts.yml).
+  # Prometheus' Go module is v0.<3xx>.<patch> for Prometheus 3.xx.patch.
+  promtool) dir=prometheus; pkg=github.com/prometheus/prometheus/cmd/promtool; mod=github.com/prometheus/prometheus; out=promtool; env=(CGO_ENABLED=0)
+    ldx='-X github.com/prometheus/common/version.Version=@VERSION@' ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 version=$(cd "$here/$dir" && go list -m -f '{{.Version}}' "$mod")
