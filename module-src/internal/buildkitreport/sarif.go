@@ -116,6 +116,7 @@ func sarifRun(r *Report, e NamedEntry, reportsDir string, failOn []string) (*sar
 		WithID(fmt.Sprintf("jenkins_images/%s/%s/%s", r.BuildHost, e.Name, r.BuildTimestamp)).
 		WithDescriptionText(fmt.Sprintf("Vulnerability scan of %s (%s) for the jenkins_images role on %s", e.Image, shortID(e.ImageID), r.BuildHost)))
 	props := sarif.NewPropertyBag()
+	props.AddString("name", e.Name)
 	props.AddString("image", e.Image)
 	props.AddString("imageId", e.ImageID)
 	props.AddString("scanStatus", e.Scan.Status)
