@@ -106,6 +106,7 @@ func junitOutcomes(t *testing.T, reports string) map[string]string {
 			}
 		}
 	}
+	t.Logf("%s validates against %s; %d test cases", filepath.Base(path), filepath.Base(reportSchema(t, "JUNIT_XSD")), len(outcomes))
 	return outcomes
 }
 
@@ -154,9 +155,12 @@ func sarifRuns(t *testing.T, reports string) map[string]sarifRun {
 	require.NoError(t, json.Unmarshal(b, &log))
 	require.Equal(t, "2.1.0", log.Version)
 	runs := map[string]sarifRun{}
+	results := 0
 	for _, r := range log.Runs {
 		runs[fmt.Sprint(r.Properties["name"])] = r
+		results += len(r.Results)
 	}
+	t.Logf("%s validates against %s; %d runs, %d results", filepath.Base(path), filepath.Base(schemaFile), len(runs), results)
 	return runs
 }
 
@@ -255,6 +259,11 @@ func checkAlertsOnRunMetrics(t *testing.T, reports string, expect ...alertsAt) {
 	defer cancel()
 	res, err := exec.CommandContext(ctx, promtool, "test", "rules", testFile).CombinedOutput()
 	require.NoError(t, err, "promtool test rules on the run's metrics:\n%s\n--- %s:\n%s", res, testFile, out)
+	var checked []string
+	for _, e := range expect {
+		checked = append(checked, fmt.Sprintf("%d firing at +%s", len(e.firing), model.Duration(e.after)))
+	}
+	t.Logf("promtool test rules: %d series of the run's metrics file, %s", len(input), strings.Join(checked, ", "))
 }
 
 // checkPassingRunReports checks what Jenkins and Prometheus get from a run in

@@ -50,6 +50,7 @@ type buildReport struct {
 	Summary struct {
 		Built, Unchanged, Promoted, Failed []string
 	} `json:"summary"`
+	BuildCache map[string]any `json:"build_cache"`
 }
 
 func readReport(t *testing.T, dir string) buildReport {
@@ -135,6 +136,8 @@ func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
 	assert.NotEmpty(t, master.label("org.opencontainers.image.created"))
 	assert.Equal(t, "jenkins-builder", master.label("io.jenkins-ha.builder"))
 	checkPassingRunReports(t, reports, []string{"master", "dind", "maven", "python", "nodejs"})
+	assert.Equal(t, "engine", r.BuildCache["builder"], "the engine's build cache, measured")
+	assert.Greater(t, r.BuildCache["total_bytes"], 0.0)
 
 	// Check mode now predicts the no-op: nothing would change.
 	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images", "--check")
@@ -377,6 +380,8 @@ func TestRoleWithAContainerBuilder(t *testing.T) {
 	assert.Equal(t, int64(256<<20), info.HostConfig.Memory, "jenkins_build_memory_limit on the builder")
 	assert.Equal(t, int64(100000), info.HostConfig.CPUQuota, "jenkins_build_cpu_limit on the builder")
 	assert.True(t, registryManifestExists(t, plainRegistry, namespace+"-cache/jenkins-master", "buildcache", false), "the controller's registry cache")
+	assert.Equal(t, bname, r.BuildCache["builder"], "the builder's own cache is measured for the cache alert")
+	assert.Greater(t, r.BuildCache["total_bytes"], 0.0)
 
 	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
 	require.True(t, ok, out)

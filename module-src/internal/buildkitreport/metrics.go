@@ -112,7 +112,7 @@ func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 	if limits.WithoutSuccess > 0 {
 		successLimit.With(hl).Set(limits.WithoutSuccess.Seconds())
 	}
-	if c := r.BuildCache; c != nil {
+	if c := r.BuildCache; c != nil && c.Error == "" {
 		bl := prometheus.Labels{"host": host, "builder": c.Builder}
 		cacheBytes.With(bl).Set(float64(c.TotalBytes))
 		if strings.TrimSpace(c.Limit) != "" {

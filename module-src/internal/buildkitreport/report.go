@@ -46,7 +46,8 @@ type Report struct {
 type BuildCache struct {
 	Builder    string `json:"builder"`
 	TotalBytes int64  `json:"total_bytes"`
-	Limit      string `json:"limit"` // a size such as 10GB (jenkins_images_cache_limit)
+	Limit      string `json:"limit"`           // a size such as 10GB (jenkins_images_cache_limit)
+	Error      string `json:"error,omitempty"` // why it could not be measured
 }
 
 // Scan is an image's last vulnerability scan.
