@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 )
 
 // withGates gives sample's images what the role records of each gate.
@@ -256,4 +258,51 @@ func TestPruneScansKeepsWhatTheHistoryRefersTo(t *testing.T) {
 		left[i] = filepath.Base(left[i])
 	}
 	assert.ElementsMatch(t, []string{"python-cccc3333.trivy.json", "notes.txt"}, left)
+}
+
+// runModule runs the module on report with the outputs under dir.
+func runModule(t *testing.T, r *Report, dir string) error {
+	t.Helper()
+	b, err := json.Marshal(r)
+	require.NoError(t, err)
+	var report map[string]any
+	require.NoError(t, json.Unmarshal(b, &report))
+	m, err := module.ParseArgs(map[string]any{"report": report, "reports_dir": dir,
+		"html_path": filepath.Join(dir, "page.html"), "junit_path": filepath.Join(dir, "r.junit.xml"),
+		"sarif_path": filepath.Join(dir, "r.sarif"), "metrics_path": filepath.Join(dir, "m.prom")},
+		Spec(), func(string) string { return "" })
+	require.NoError(t, err)
+	_, err = Run(t.Context(), m)
+	return err
+}
+
+func TestModuleWritesEveryDocumentOrNone(t *testing.T) {
+	dir := t.TempDir()
+	r := withGates(sample(t, time.Now(), "scan", 410000000))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "scans"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "scans", "python-cccc3333.trivy.json"), []byte(trivyJSON), 0o644))
+	require.NoError(t, runModule(t, r, dir))
+	for _, f := range []string{"page.html", "r.junit.xml", "r.sarif", "m.prom"} {
+		_, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err, f)
+	}
+	history, _ := filepath.Glob(filepath.Join(dir, "history", "*.json"))
+	require.Len(t, history, 1)
+
+	// A Trivy report that cannot be read as one fails the module naming it, and nothing is written.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "scans", "python-cccc3333.trivy.json"), []byte("not json"), 0o644))
+	before, err := os.ReadFile(filepath.Join(dir, "r.junit.xml"))
+	require.NoError(t, err)
+	later := withGates(sample(t, time.Now().Add(time.Minute), "scan", 410000000))
+	err = runModule(t, later, dir)
+	require.ErrorContains(t, err, "scan.trivy_report of python")
+	history, _ = filepath.Glob(filepath.Join(dir, "history", "*.json"))
+	assert.Len(t, history, 1, "the run was not added to the history")
+	after, err := os.ReadFile(filepath.Join(dir, "r.junit.xml"))
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the last JUnit report stands")
+
+	bad := withGates(sample(t, time.Now(), "scan", 1))
+	bad.BuildCache = &BuildCache{Builder: "engine", Limit: "ten gigs"}
+	require.ErrorContains(t, runModule(t, bad, t.TempDir()), `report: build_cache.limit "ten gigs" is not a size such as 10GB`)
 }

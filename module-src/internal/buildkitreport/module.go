@@ -86,6 +86,24 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	CarryOver(&r, h)
 	Carry(&r, h)
 	h = append(h, &r)
+	// Every document is rendered before anything is written: a report that
+	// cannot be rendered leaves the history and the last documents as they were.
+	docs := []struct {
+		option, path string
+		render       func() ([]byte, error)
+	}{
+		{"html_path", o.HTMLPath, func() ([]byte, error) { return RenderHTML(&r, h) }},
+		{"junit_path", o.JUnitPath, func() ([]byte, error) { return RenderJUnit(&r) }},
+		{"sarif_path", o.SARIFPath, func() ([]byte, error) { return RenderSARIF(&r, o.ReportsDir) }},
+	}
+	rendered := make([][]byte, len(docs))
+	for i, d := range docs {
+		if d.path != "" {
+			if rendered[i], err = d.render(); err != nil {
+				return module.Result{}, err
+			}
+		}
+	}
 	saved, err := Save(o.ReportsDir, &r)
 	if err != nil {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
@@ -93,15 +111,14 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	data["history_file"] = saved
 	data["report"] = &r // with the scans carried over to unchanged images
 	data["history_runs"] = len(h)
-	if o.HTMLPath != "" {
-		page, err := RenderHTML(&r, h)
-		if err != nil {
-			return module.Result{}, err
+	for i, d := range docs {
+		if d.path == "" {
+			continue
 		}
-		if err := writeAtomic(o.HTMLPath, page); err != nil {
-			return module.Result{}, fmt.Errorf("html_path: %w", err)
+		if err := writeAtomic(d.path, rendered[i]); err != nil {
+			return module.Result{}, fmt.Errorf("%s: %w", d.option, err)
 		}
-		data["html_path"] = o.HTMLPath
+		data[d.option] = d.path
 	}
 	if o.MetricsPath != "" {
 		limits := Limits{ImageAge: time.Duration(o.MaxImageAgeDays) * 24 * time.Hour,
@@ -110,26 +127,6 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 			return module.Result{}, err
 		}
 		data["metrics_path"] = o.MetricsPath
-	}
-	if o.JUnitPath != "" {
-		x, err := RenderJUnit(&r)
-		if err != nil {
-			return module.Result{}, err
-		}
-		if err := writeAtomic(o.JUnitPath, x); err != nil {
-			return module.Result{}, fmt.Errorf("junit_path: %w", err)
-		}
-		data["junit_path"] = o.JUnitPath
-	}
-	if o.SARIFPath != "" {
-		doc, err := RenderSARIF(&r, o.ReportsDir)
-		if err != nil {
-			return module.Result{}, err
-		}
-		if err := writeAtomic(o.SARIFPath, doc); err != nil {
-			return module.Result{}, fmt.Errorf("sarif_path: %w", err)
-		}
-		data["sarif_path"] = o.SARIFPath
 	}
 	if err := PruneScans(o.ReportsDir, h); err != nil {
 		m.Warn(fmt.Sprintf("reports_dir: old Trivy reports not removed: %v", err))
