@@ -61,6 +61,29 @@ func reportSchema(t *testing.T, name string) string {
 	return schemaPaths[name]
 }
 
+var (
+	keptMu sync.Mutex
+	kept   = map[string]int{} // reports kept per test and file name
+)
+
+// keepOutput copies a report of a real run under tests/output (as the HTML
+// report's screenshots are), named after the test, for a person to read.
+func keepOutput(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	out, err := filepath.Abs("../output")
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(out, 0o755))
+	prefix := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()) + "-" + filepath.Base(path)
+	keptMu.Lock()
+	kept[prefix]++
+	n := kept[prefix]
+	keptMu.Unlock()
+	name := fmt.Sprintf("%s-%d-%s", strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()), n, filepath.Base(path))
+	require.NoError(t, os.WriteFile(filepath.Join(out, name), b, 0o644))
+}
+
 // junitOutcomes checks the run's JUnit report against the schema with
 // xmllint and returns each "image/gate" test case's outcome: passed,
 // "failed: <message>", "error: <message>" or "skipped: <reason>".
@@ -71,6 +94,7 @@ func junitOutcomes(t *testing.T, reports string) map[string]string {
 	require.NoError(t, err, "xmllint is not installed (Debian package libxml2-utils)")
 	out, err := exec.Command(xmllint, "--noout", "--nonet", "--schema", reportSchema(t, "JUNIT_XSD"), path).CombinedOutput()
 	require.NoError(t, err, "%s does not validate against the JUnit schema: %s", path, out)
+	keepOutput(t, path)
 
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -147,6 +171,7 @@ func sarifRuns(t *testing.T, reports string) map[string]sarifRun {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	require.NoError(t, err)
 	require.NoError(t, schema.Validate(doc), "%s does not validate against the SARIF 2.1.0 schema", path)
+	keepOutput(t, path)
 
 	var log struct {
 		Version string     `json:"version"`
@@ -255,6 +280,7 @@ func checkAlertsOnRunMetrics(t *testing.T, reports string, expect ...alertsAt) {
 	require.NoError(t, err)
 	testFile := filepath.Join(t.TempDir(), "run_alerts_test.yml")
 	require.NoError(t, os.WriteFile(testFile, out, 0o644))
+	keepOutput(t, testFile)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := exec.CommandContext(ctx, promtool, "test", "rules", testFile).CombinedOutput()
