@@ -18,8 +18,8 @@ import (
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
-	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/transient"
 )
 
 // build is source=build: decide from the inputs digest whether a build is
@@ -258,7 +258,7 @@ const createdLabel = "org.opencontainers.image.created"
 func transientBuildError(err error) bool {
 	var step *builder.StepError
 	var passing *builder.TransientError
-	return errors.As(err, &passing) || !errors.As(err, &step) && engine.IsTransient(err)
+	return errors.As(err, &passing) || !errors.As(err, &step) && transient.Is(err)
 }
 
 // pickBuilder chooses BuildKit or the classic builder from build_method, the
