@@ -51,15 +51,28 @@ func (b *EngineBuildKit) connect(ctx context.Context) (*bkclient.Client, error) 
 	)
 }
 
-// Workers lists the engine's BuildKit workers (platforms, labels); an error
-// means the engine serves no BuildKit.
-func (b *EngineBuildKit) Workers(ctx context.Context) ([]*bkclient.WorkerInfo, error) {
+// Driver implements Builder.
+func (b *EngineBuildKit) Driver() string { return DriverDocker }
+
+// Features implements Builder: BuildKit always; on an engine with the
+// containerd image store (its worker carries a snapshotter label) also cache
+// exports, several platforms and attestations. Docker 20.10's BuildKit v0.8
+// (classic image store) has none of these. An error means the engine serves
+// no BuildKit.
+func (b *EngineBuildKit) Features(ctx context.Context) (Features, error) {
 	c, err := b.connect(ctx)
 	if err != nil {
-		return nil, err
+		return Features{}, err
 	}
 	defer c.Close()
-	return c.ListWorkers(ctx)
+	workers, err := c.ListWorkers(ctx)
+	if err != nil {
+		return Features{}, err
+	}
+	store := containerdStore(workers)
+	return Features{Has: map[Feature]bool{
+		BuildKit: true, DirectPush: true, CacheExport: store, MultiPlatform: store, Attestations: store,
+	}}, nil
 }
 
 // Describe is what the engine's BuildKit says of itself (one connection).
@@ -105,11 +118,11 @@ func platformsOf(workers []*bkclient.WorkerInfo) []string {
 	return out
 }
 
-// ContainerdStore reports whether workers are those of an engine on the
+// containerdStore reports whether workers are those of an engine on the
 // containerd image store (their worker carries a snapshotter label): only such
 // an engine's BuildKit exports caches other than inline, and holds several
 // platforms and attestations. Docker 20.10's BuildKit v0.8 does none of these.
-func ContainerdStore(workers []*bkclient.WorkerInfo) bool {
+func containerdStore(workers []*bkclient.WorkerInfo) bool {
 	for _, w := range workers {
 		if _, ok := w.Labels["org.mobyproject.buildkit.worker.snapshotter"]; ok {
 			return true
