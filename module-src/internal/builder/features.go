@@ -63,20 +63,20 @@ func (n Need) String() string {
 	return n.Option + ": " + n.Detail
 }
 
-// lacking says what a builder without a feature does: refuse the build
-// (why, and how to get the feature), or build without it and warn (warn true).
+// lacking says what a builder without a feature does: refuse the build, or
+// build without it and warn (warn true). The message names the need (its
+// option) and the builder ("%[1]s" and "%[2]s"), and how to get the feature.
 var lacking = map[Feature]struct {
 	warn bool
-	why  string // after "<need>, which <builder> "
-	how  string
+	msg  string
 }{
-	BuildKit:        {why: "cannot build: it is not BuildKit", how: "build with BuildKit (build_method auto or buildkit, on an engine that serves it)"},
-	CacheExport:     {why: "cannot export: it exports type=inline only (the engine's embedded BuildKit on the classic image store, e.g. Docker 20.10)", how: "use builder.driver docker-container or remote, or an engine on the containerd image store"},
-	MultiPlatform:   {why: "cannot hold: it keeps one platform per image (classic image store, e.g. Docker 20.10)", how: "use builder.driver docker-container or remote with push: true, or an engine on the containerd image store"},
-	Attestations:    {warn: true, why: "cannot store: none are produced (the classic image store cannot hold attestations)", how: "use builder.driver docker-container or remote with push: true"},
-	DirectPush:      {why: "cannot push itself", how: "use builder.driver docker-container or remote"},
-	NamedNetwork:    {why: "cannot use: only the classic builder runs steps on a named network (BuildKit takes default, host or none)", how: "use build_method auto or legacy with the engine's builder"},
-	ContainerLimits: {warn: true, why: "ignores: it applies to the classic builder only", how: "use a docker-container builder with builder.memory and builder.cpus"},
+	BuildKit:        {msg: "%[1]s needs BuildKit, which %[2]s is not: build with BuildKit (build_method auto or buildkit, on an engine that serves it)"},
+	CacheExport:     {msg: "%[1]s needs a BuildKit that exports caches; %[2]s exports type=inline only (the classic image store, e.g. Docker 20.10): use builder.driver docker-container or remote, or an engine on the containerd image store"},
+	MultiPlatform:   {msg: "%[1]s, but %[2]s keeps one platform per image (the classic image store, e.g. Docker 20.10): use builder.driver docker-container or remote with push: true, or an engine on the containerd image store"},
+	Attestations:    {warn: true, msg: "%[1]s: %[2]s cannot store attestations (the classic image store); none were produced. Use builder.driver docker-container or remote with push: true"},
+	DirectPush:      {msg: "%[1]s: %[2]s cannot push the result itself: use builder.driver docker-container or remote"},
+	NamedNetwork:    {msg: "%[1]s, which %[2]s cannot use: BuildKit takes default, host or none; only the classic builder runs steps on a named network (build_method auto or legacy)"},
+	ContainerLimits: {warn: true, msg: "%[1]s applies to the classic builder only; %[2]s ignores it (use a docker-container builder with builder.memory and builder.cpus)"},
 }
 
 // Needs lists what req asks of a builder. buildKitOnly are the Dockerfile's
@@ -133,11 +133,11 @@ func IsNamedNetwork(network string) bool {
 
 // Check decides whether the builder called name, with features f, can build
 // what needs ask for. It returns the needs it builds without (each to be
-// warned about: Lacks says how), and why it cannot build (nil when it can).
+// warned about: Lacks says how), and a *Refused error when it cannot build.
 // runs says whether the Dockerfile has RUN steps, checked against
 // f.Platforms for each target platform.
 func Check(name string, f Features, needs []Need, runs bool, targets []string) ([]Need, error) {
-	var refused []string
+	refused := &Refused{Builder: name}
 	var warned []Need
 	for _, n := range needs {
 		if f.Has[n.Feature] {
@@ -146,27 +146,36 @@ func Check(name string, f Features, needs []Need, runs bool, targets []string) (
 		if lacking[n.Feature].warn {
 			warned = append(warned, n)
 		} else {
-			refused = append(refused, Lacks(name, n))
+			refused.Needs = append(refused.Needs, n)
+			refused.msgs = append(refused.msgs, Lacks(name, n))
 		}
 	}
 	if runs && f.Platforms != nil {
 		for i, p := range targets {
 			if msg := runsOn(f.Platforms, p); msg != "" {
-				refused = append(refused, fmt.Sprintf("build.platform[%d]: %s %s", i, name, msg))
+				refused.msgs = append(refused.msgs, fmt.Sprintf("build.platform[%d]: %s %s", i, name, msg))
 			}
 		}
 	}
-	if len(refused) > 0 {
-		return warned, fmt.Errorf("%s", strings.Join(refused, "; "))
+	if len(refused.msgs) > 0 {
+		return warned, refused
 	}
 	return warned, nil
 }
 
+// Refused is a builder that cannot build a request: what it lacks, and why.
+type Refused struct {
+	Builder string
+	Needs   []Need // the needs it lacks the feature for
+	msgs    []string
+}
+
+func (e *Refused) Error() string { return strings.Join(e.msgs, "; ") }
+
 // Lacks says what the builder called name does about a need it lacks the
 // feature for, naming the option and how to get the feature.
 func Lacks(name string, n Need) string {
-	l := lacking[n.Feature]
-	return fmt.Sprintf("%s, which %s %s; %s", n, name, l.why, l.how)
+	return fmt.Sprintf(lacking[n.Feature].msg, n, name)
 }
 
 // runsOn says why RUN steps for platform cannot run on a builder running

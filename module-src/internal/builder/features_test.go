@@ -51,7 +51,7 @@ func TestCheckEachFeatureAlone(t *testing.T) {
 		warned   bool
 		nameHint string
 	}{
-		{"classic, a BuildKit line", classic, Need{BuildKit, "build.dockerfile", "line 2: heredoc in RUN"}, "line 2: heredoc in RUN, which classic cannot build: it is not BuildKit", false, ""},
+		{"classic, a BuildKit line", classic, Need{BuildKit, "build.dockerfile", "line 2: heredoc in RUN"}, "line 2: heredoc in RUN needs BuildKit, which classic is not", false, ""},
 		{"engine 20.10, a registry cache export", engine20, Need{CacheExport, "build.cache_to[0]", "type=registry"}, "exports type=inline only", false, ""},
 		{"engine 20.10, two platforms", engine20, Need{MultiPlatform, "build.platform", "lists 2 platforms"}, "keeps one platform per image", false, ""},
 		{"engine 20.10, attestations", engine20, Need{Attestations, "build.provenance/build.sbom", ""}, "", true, ""},
@@ -60,7 +60,7 @@ func TestCheckEachFeatureAlone(t *testing.T) {
 		{"daemon, a named network", daemon, Need{NamedNetwork, "build.network", `"n" is a named network`}, "only the classic builder", false, ""},
 		{"engine, container limits", engine20, Need{ContainerLimits, "build.container_limits", ""}, "", true, ""},
 		{"classic, container limits", classic, Need{ContainerLimits, "build.container_limits", ""}, "", false, ""},
-		{"classic, a push by the builder", classic, Need{DirectPush, "push", ""}, "cannot push itself", false, ""},
+		{"classic, a push by the builder", classic, Need{DirectPush, "push", ""}, "cannot push the result itself", false, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

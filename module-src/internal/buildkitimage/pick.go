@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -68,14 +69,19 @@ func (e *noBuildKit) Error() string { return e.err.Error() }
 
 // pickBuilder chooses the builder: the first candidate that answers and has
 // what the request and the Dockerfile need (builder.Check), warning about
-// what it builds without. When none can, the error says why for each.
+// what it builds without; the fallbacks on the way are said once it is
+// chosen. When none can, the error says why.
 func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req builder.Request) (builder.Builder, error) {
 	needs := builder.Needs(req, df.BuildKitOnly)
-	var why []string
+	var fellBack []func()
+	var refusals []refusal
 	list := r.candidates()
 	for i, c := range list {
 		bld, warned, err := r.try(ctx, c, needs, df.Runs, req.Platforms)
 		if err == nil {
+			for _, f := range fellBack {
+				f()
+			}
 			for _, n := range warned {
 				r.m.Warn(builder.Lacks(bld.Name(), n))
 				if n.Feature == builder.Attestations {
@@ -84,13 +90,53 @@ func (r *runner) pickBuilder(ctx context.Context, df *buildctx.Dockerfile, req b
 			}
 			return bld, nil
 		}
-		why = append(why, r.refusal(bld, err))
+		refusals = append(refusals, refusal{bld, err})
 		if i == len(list)-1 || c.fellBack == nil {
 			break
 		}
-		c.fellBack(err)
+		fellBack = append(fellBack, func() { c.fellBack(err) })
 	}
-	return nil, errors.New(strings.Join(why, "; "))
+	return nil, r.explain(refusals)
+}
+
+// refusal is a candidate that could not build, and why.
+type refusal struct {
+	bld builder.Builder // nil when it could not even be opened
+	err error
+}
+
+// explain says why no candidate can build: the first one's reason, and a
+// later one's only when it is news — it has a feature an earlier one lacked
+// (a named network takes the classic builder, which then lacks BuildKit),
+// or an earlier one did not answer at all.
+func (r *runner) explain(refusals []refusal) error {
+	var why []string
+	lacked := map[builder.Feature]bool{}
+	unusable := false
+	for i, rf := range refusals {
+		var refused *builder.Refused
+		isRefused := errors.As(rf.err, &refused)
+		if i > 0 && !unusable && isRefused {
+			news := false
+			for f := range lacked {
+				if !slices.ContainsFunc(refused.Needs, func(n builder.Need) bool { return n.Feature == f }) {
+					news = true
+				}
+			}
+			if !news {
+				continue
+			}
+		}
+		why = append(why, r.reason(rf))
+		if isRefused {
+			for _, n := range refused.Needs {
+				lacked[n.Feature] = true
+			}
+		} else {
+			unusable = true
+		}
+	}
+	return errors.New(strings.Join(why, "; "))
 }
 
 // try opens a candidate and checks it can build what needs ask for.
@@ -112,8 +158,9 @@ func (r *runner) try(ctx context.Context, c candidate, needs []builder.Need, run
 	return bld, warned, err
 }
 
-// refusal is why a candidate cannot build, with the setting that chose it.
-func (r *runner) refusal(bld builder.Builder, err error) string {
+// reason is why a candidate cannot build, with the setting that chose it.
+func (r *runner) reason(rf refusal) string {
+	bld, err := rf.bld, rf.err
 	var none *noBuildKit
 	switch {
 	case errors.As(err, &none) && r.o.BuildMethod == "buildkit":
