@@ -99,7 +99,7 @@ func TestSignAttestVerify(t *testing.T) {
 			assert.False(t, a.Changed)
 
 			res, err := reg.Verify(ctx, image, target, VerifyOptions{Keys: []*Verifier{v}, Signature: true,
-				Annotations: map[string]string{"gate": "passed"},
+				Annotations:  map[string]string{"gate": "passed"},
 				Attestations: []AttestationRule{{PredicateType: PredicateTypes["vuln"], Match: map[string]any{"scanner.result.passed": true}}}})
 			require.NoError(t, err)
 			formats := map[string]bool{}
