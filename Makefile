@@ -1,7 +1,7 @@
 # jenkins_ha.buildkit — build the Go binary modules, test, package.
 GO        ?= go
 ARCHES    ?= amd64 arm64
-MODULES   := buildkit_image buildkit_scan buildkit_cache buildkit_validate buildkit_report
+MODULES   := buildkit_image buildkit_scan buildkit_cache buildkit_validate buildkit_report buildkit_sign
 BIN_DIR   := plugins/bin
 VERSION   := $(shell awk '/^version:/ {print $$2}' galaxy.yml)
 # grpcnotrace: gRPC then leaves out golang.org/x/net/trace, whose html/template

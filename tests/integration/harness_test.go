@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	for _, m := range []string{"buildkit_image", "buildkit_scan", "buildkit_cache"} {
+	for _, m := range []string{"buildkit_image", "buildkit_scan", "buildkit_cache", "buildkit_sign"} {
 		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, m), "../../module-src/"+m).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", m, err, out)
