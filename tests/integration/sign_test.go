@@ -1,0 +1,272 @@
+package integration
+
+// buildkit_sign against the local registry (Debian's docker-registry, no
+// referrers API) and a registry with the referrers API (go-containerregistry's,
+// in this process), checked both ways against the real cosign CLI, v3 and v2
+// (COSIGN and COSIGN2, built by .ci/tools/build.sh cosign / cosign2).
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cosignCLI is one pinned cosign binary.
+type cosignCLI struct {
+	version string // v2 or v3
+	path    string
+}
+
+// cosignBinaries are the cosign CLIs the tests check against (COSIGN: v3,
+// COSIGN2: v2, as tests/run sets them from .ci/tools/build.sh).
+func cosignBinaries(t testing.TB) []cosignCLI {
+	t.Helper()
+	var out []cosignCLI
+	for _, c := range []struct{ env, version string }{{"COSIGN", "v3"}, {"COSIGN2", "v2"}} {
+		p := os.Getenv(c.env)
+		if p == "" {
+			t.Fatalf("%s is not set: run .ci/tools/build.sh %s", c.env, map[string]string{"v3": "cosign", "v2": "cosign2"}[c.version])
+		}
+		out = append(out, cosignCLI{c.version, p})
+	}
+	return out
+}
+
+// run runs cosign offline (no TUF, Rekor or Fulcio is reachable) in dir with
+// the key password in COSIGN_PASSWORD, and returns its output and error.
+func (c cosignCLI) run(t testing.TB, dir string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.path, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD="+keyPassword, "HOME="+dir, "TUF_ROOT="+filepath.Join(dir, "tuf"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// signArgs are the flags with which each cosign signs offline with a key.
+func (c cosignCLI) signArgs() []string {
+	if c.version == "v3" {
+		return []string{"--tlog-upload=false", "--use-signing-config=false", "-y"}
+	}
+	return []string{"--tlog-upload=false", "-y"}
+}
+
+const keyPassword = "sign-pw-4b1d"
+
+// keyFiles makes a key pair with cosign generate-key-pair (v3) and a file
+// holding its password; it returns the directory and the paths.
+func keyFiles(t testing.TB) (dir, key, pub, passwordFile string) {
+	t.Helper()
+	dir = t.TempDir()
+	out, err := cosignBinaries(t)[0].run(t, dir, "generate-key-pair", "--output-key-prefix", "our")
+	require.NoError(t, err, out)
+	key, pub, passwordFile = filepath.Join(dir, "our.key"), filepath.Join(dir, "our.pub"), filepath.Join(dir, "password")
+	require.NoError(t, os.WriteFile(passwordFile, []byte(keyPassword+"\n"), 0o600))
+	return dir, key, pub, passwordFile
+}
+
+// pushRandomImage pushes a small random image to ref and returns its digest.
+func pushRandomImage(t testing.TB, ref string) string {
+	t.Helper()
+	img, err := random.Image(512, 2)
+	require.NoError(t, err)
+	r, err := name.ParseReference(ref)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(r, img))
+	d, err := img.Digest()
+	require.NoError(t, err)
+	return d.String()
+}
+
+// referrersRegistry starts a registry that serves the OCI 1.1 referrers API
+// on 127.0.0.1 and returns its address.
+func referrersRegistry(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0))),
+		ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
+
+const cycloneDXSBOM = `{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,"components":[{"type":"library","name":"busybox","version":"1.35.0"}]}`
+
+// gatePredicate is what the role attests after the gates: cosign's vuln predicate.
+var gatePredicate = map[string]any{
+	"invocation": map[string]any{"uri": "jenkins_ha.buildkit.jenkins_images", "event_id": "", "builder.id": "", "parameters": nil},
+	"scanner":    map[string]any{"uri": "pkg:github/aquasecurity/trivy", "version": "0.74.0", "db": map[string]any{"uri": "", "version": ""}, "result": map[string]any{"passed": true, "fail_on": []any{"CRITICAL"}}},
+	"metadata":   map[string]any{"scanStartedOn": "2026-12-01T10:00:00Z", "scanFinishedOn": "2026-12-01T10:00:01Z"},
+}
+
+// TestSignedImageVerifiesWithCosign: what buildkit_sign signs and attests,
+// cosign verify and cosign verify-attestation accept (v3 and v2), on a
+// registry without the referrers API and on one with it.
+func TestSignedImageVerifiesWithCosign(t *testing.T) {
+	requireRegistries(t)
+	cosigns := cosignBinaries(t)
+	for _, reg := range []struct{ name, addr string }{{"tags", plainRegistry}, {"referrers", referrersRegistry(t)}} {
+		t.Run(reg.name, func(t *testing.T) {
+			dir, key, pub, pwFile := keyFiles(t)
+			image := reg.addr + "/" + randomRepo() + ":1"
+			digest := pushRandomImage(t, image)
+			sbom := filepath.Join(dir, "sbom.cdx.json")
+			require.NoError(t, os.WriteFile(sbom, []byte(cycloneDXSBOM), 0o644))
+			args := map[string]any{"image": image, "digest": digest, "key": key, "key_password_file": pwFile,
+				"annotations": map[string]any{"io.jenkins-ha.gate": "passed"},
+				"attestations": []any{
+					map[string]any{"type": "cyclonedx", "predicate": sbom},
+					map[string]any{"type": "vuln", "predicate_data": gatePredicate},
+				}}
+
+			check := run(t, "buildkit_sign", args, checkMode)
+			require.False(t, check.failed(), check.msg())
+			assert.True(t, check.changed(), "check mode predicts the signing")
+			first := run(t, "buildkit_sign", args)
+			require.False(t, first.failed(), first.msg())
+			assert.True(t, first.changed())
+			assert.Equal(t, digest, first["digest"])
+			sig := first["signature"].(map[string]any)
+			assert.Equal(t, reg.name == "referrers", sig["referrer"] != nil, "a bundle referrer where the registry serves the API: %v", sig)
+			assert.NotContains(t, toJSON(t, first), keyPassword)
+			second := run(t, "buildkit_sign", args)
+			require.False(t, second.failed(), second.msg())
+			assert.False(t, second.changed(), "signing the same digest again adds nothing")
+
+			for _, c := range cosigns {
+				out, err := c.run(t, dir, "verify", "--key", pub, "--insecure-ignore-tlog", "-a", "io.jenkins-ha.gate=passed", image)
+				assert.NoError(t, err, "cosign %s verify: %s", c.version, out)
+				for _, typ := range []string{"cyclonedx", "vuln"} {
+					out, err := c.run(t, dir, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", typ, image)
+					assert.NoError(t, err, "cosign %s verify-attestation --type %s: %s", c.version, typ, out)
+				}
+			}
+			// And our own verification, with the gate's verdict.
+			v := run(t, "buildkit_sign", map[string]any{"image": image, "state": "verified", "public_key": []any{pub},
+				"attestations": []any{map[string]any{"type": "cyclonedx"},
+					map[string]any{"type": "vuln", "match": map[string]any{"scanner.result.passed": true}}}})
+			require.False(t, v.failed(), v.msg())
+			assert.Equal(t, true, v["verified"])
+		})
+	}
+}
+
+// TestVerifyAcceptsCosignAndRejectsTheRest: buildkit_sign verifies what
+// cosign sign/attest --key made (v3: a Sigstore bundle through the referrers
+// fallback tag; v2: the .sig/.att tags), and refuses a wrong key, a tag moved
+// to another image and an image without a signature, each saying so.
+func TestVerifyAcceptsCosignAndRejectsTheRest(t *testing.T) {
+	requireRegistries(t)
+	for _, c := range cosignBinaries(t) {
+		t.Run(c.version, func(t *testing.T) {
+			dir := t.TempDir()
+			out, err := c.run(t, dir, "generate-key-pair")
+			require.NoError(t, err, out)
+			pub := filepath.Join(dir, "cosign.pub")
+			_, _, otherPub, _ := keyFiles(t)
+			sbom := filepath.Join(dir, "sbom.cdx.json")
+			require.NoError(t, os.WriteFile(sbom, []byte(cycloneDXSBOM), 0o644))
+
+			image := plainRegistry + "/" + randomRepo() + ":1"
+			digest := pushRandomImage(t, image)
+			out, err = c.run(t, dir, append(append([]string{"sign", "--key", "cosign.key"}, c.signArgs()...), image)...)
+			require.NoError(t, err, out)
+			out, err = c.run(t, dir, append(append([]string{"attest", "--key", "cosign.key", "--type", "cyclonedx", "--predicate", sbom}, c.signArgs()...), image)...)
+			require.NoError(t, err, out)
+
+			verify := func(keys ...string) result {
+				ks := make([]any, len(keys))
+				for i, k := range keys {
+					ks[i] = k
+				}
+				return run(t, "buildkit_sign", map[string]any{"image": image, "state": "verified", "public_key": ks,
+					"attestations": []any{map[string]any{"type": "cyclonedx"}}})
+			}
+			ok := verify(pub)
+			require.False(t, ok.failed(), ok.msg())
+			assert.Equal(t, digest, ok["digest"])
+			assert.NotEmpty(t, ok["signatures"])
+
+			wrong := verify(otherPub)
+			assert.True(t, wrong.failed())
+			assert.Contains(t, wrong.msg(), "verification of "+image+" ("+digest+") with "+otherPub+" failed: no signature verifies")
+			either := verify(otherPub, pub)
+			assert.False(t, either.failed(), "one of several keys is enough: %s", either.msg())
+
+			// The tag moved to an image nobody signed.
+			moved := pushRandomImage(t, image)
+			tampered := verify(pub)
+			assert.True(t, tampered.failed())
+			assert.Contains(t, tampered.msg(), "verification of "+image+" ("+moved+")")
+			assert.Contains(t, tampered.msg(), "no signature")
+			pinned := run(t, "buildkit_sign", map[string]any{"image": image, "state": "verified", "public_key": []any{pub}, "digest": digest})
+			assert.True(t, pinned.failed())
+			assert.Contains(t, pinned.msg(), image+" now points to "+moved+", not to the digest "+digest+" given (the tag moved)")
+
+			unsigned := plainRegistry + "/" + randomRepo() + ":1"
+			pushRandomImage(t, unsigned)
+			missing := run(t, "buildkit_sign", map[string]any{"image": unsigned, "state": "verified", "public_key": []any{pub}})
+			assert.True(t, missing.failed())
+			assert.Contains(t, missing.msg(), "failed: no signature: "+unsigned+" has no sha256-")
+		})
+	}
+}
+
+// TestSignModuleErrors: bad keys, passwords and options fail naming the
+// option, and the password is never in the result.
+func TestSignModuleErrors(t *testing.T) {
+	requireRegistries(t)
+	dir, key, pub, _ := keyFiles(t)
+	image := plainRegistry + "/" + randomRepo() + ":1"
+	digest := pushRandomImage(t, image)
+	wrongPw := filepath.Join(dir, "wrong")
+	require.NoError(t, os.WriteFile(wrongPw, []byte("not-the-password"), 0o600))
+	for _, tc := range []struct {
+		name string
+		args map[string]any
+		want string
+	}{
+		{"wrong password file", map[string]any{"key_password_file": wrongPw}, "key: " + key + ": the password from key_password_file " + wrongPw + " does not decrypt it"},
+		{"wrong password", map[string]any{"key_password": "not-the-password"}, "the password from key_password (or COSIGN_PASSWORD) does not decrypt it"},
+		{"public key given as key", map[string]any{"key": pub, "key_password": keyPassword}, "not a cosign private key"},
+		{"no key file", map[string]any{"key": filepath.Join(dir, "nope.key"), "key_password": keyPassword}, "key: open " + filepath.Join(dir, "nope.key")},
+		{"bad type", map[string]any{"key_password": keyPassword, "attestations": []any{map[string]any{"type": "sbom", "predicate_data": map[string]any{}}}}, "attestations[0].type: \"sbom\" is neither one of cosign's predicate types"},
+		{"predicate not JSON", map[string]any{"key_password": keyPassword, "attestations": []any{map[string]any{"type": "cyclonedx", "predicate": wrongPw}}}, "attestations[0].predicate: " + wrongPw + " is not JSON"},
+		{"bad digest", map[string]any{"key_password": keyPassword, "digest": "abc"}, "digest: must be sha256:<64 hex digits>"},
+		{"moved tag", map[string]any{"key_password": keyPassword, "digest": "sha256:" + strings.Repeat("0", 64)}, "not to the digest sha256:0000"},
+		{"no such image", map[string]any{"key_password": keyPassword, "image": plainRegistry + "/" + randomRepo() + ":1"}, "no such image in the registry"},
+		{"not a reference", map[string]any{"key_password": keyPassword, "image": "UPPER/Case:1"}, "image: not an image reference"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := map[string]any{"image": image, "key": key}
+			for k, v := range tc.args {
+				args[k] = v
+			}
+			res := run(t, "buildkit_sign", args)
+			assert.True(t, res.failed())
+			assert.Contains(t, res.msg(), tc.want)
+			assert.NotContains(t, toJSON(t, res), keyPassword)
+		})
+	}
+	res := run(t, "buildkit_sign", map[string]any{"image": image, "key": key, "key_password": keyPassword, "digest": digest}, map[string]any{"_ansible_no_log": false})
+	require.False(t, res.failed(), res.msg())
+	assert.NotContains(t, toJSON(t, res), keyPassword, "no_log masks the password in invocation")
+}
