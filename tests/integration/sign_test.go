@@ -270,3 +270,84 @@ func TestSignModuleErrors(t *testing.T) {
 	require.False(t, res.failed(), res.msg())
 	assert.NotContains(t, toJSON(t, res), keyPassword, "no_log masks the password in invocation")
 }
+
+// TestRoleSignsWhatItPromotes: with jenkins_build_sign_images the role builds
+// from a base verified against its policy (by the verified digest), signs the
+// candidate that passed the gates with its SBOM and gate verdict, verifies it,
+// and promotes it: cosign verifies the deploy tag in the registry. A base
+// signed by another key fails the run naming the base and the key; a signing
+// key that cannot be opened stops promotion at the signature gate.
+func TestRoleSignsWhatItPromotes(t *testing.T) {
+	requireRegistries(t)
+	standin, namespace, reports, vars := roleSetup(t)
+	cosign := cosignBinaries(t)[0]
+	dir, key, pub, pwFile := keyFiles(t)
+	_, baseKey, basePub, basePw := keyFiles(t)
+
+	// The base, pushed to the registry and signed by its publisher's key.
+	base := plainRegistry + "/" + namespace + "/standin-agent:1"
+	pushToRegistry(t, standin["agent"], base)
+	t.Cleanup(func() { removeImage(base) })
+	signed := run(t, "buildkit_sign", map[string]any{"image": base, "key": baseKey, "key_password_file": basePw})
+	require.False(t, signed.failed(), signed.msg())
+
+	prefix := plainRegistry + "/" + namespace + "/"
+	t.Cleanup(func() {
+		for _, tag := range []string{"candidate", "latest", "previous"} {
+			removeImage(prefix + "jenkins-agent-python:" + tag)
+		}
+	})
+	vars["images_to_build"] = "python"
+	vars["jenkins_images_registry"] = plainRegistry + "/"
+	vars["jenkins_images_push"] = true
+	vars["jenkins_images_base_images"].(map[string]any)["python"] = base
+	vars["jenkins_build_base_image_policy"] = map[string]any{base: map[string]any{"public_keys": []any{basePub}}}
+	vars["jenkins_build_sign_images"] = true
+	vars["jenkins_build_signing_key"] = key
+	vars["jenkins_build_signing_key_password_file"] = pwFile
+	vars["jenkins_build_signing_public_key"] = pub
+
+	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	require.True(t, ok, out)
+	r := readReport(t, reports)
+	assert.Equal(t, []string{"python"}, r.Summary.Promoted)
+	assert.Empty(t, r.Summary.Failed)
+	deployed := prefix + "jenkins-agent-python:latest"
+	for _, args := range [][]string{
+		{"verify", "--key", pub, "--insecure-ignore-tlog", deployed},
+		{"verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "vuln", deployed},
+		{"verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "cyclonedx", deployed},
+	} {
+		out, err := cosign.run(t, dir, args...)
+		assert.NoError(t, err, "cosign %v: %s", args, out)
+	}
+	// A deploy playbook's check: the deploy tag is signed and passed the gate.
+	v := run(t, "buildkit_sign", map[string]any{"image": deployed, "state": "verified", "public_key": []any{pub},
+		"attestations": []any{map[string]any{"type": "vuln", "match": map[string]any{"scanner.result.passed": true}}}})
+	require.False(t, v.failed(), v.msg())
+	// The build used the base by the digest that was verified.
+	built := run(t, "buildkit_image", map[string]any{"name": prefix + "jenkins-agent-python:latest", "source": "local"})
+	require.False(t, built.failed(), built.msg())
+
+	// A base signed by someone else: the run fails before any build, naming the base and the key.
+	_, _, otherPub, _ := keyFiles(t)
+	vars["jenkins_build_base_image_policy"] = map[string]any{base: map[string]any{"public_keys": []any{otherPub}}}
+	vars["jenkins_images_force_rebuild"] = true
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	require.False(t, ok, out)
+	assert.Contains(t, out, "verification of "+base)
+	assert.Contains(t, out, "with "+otherPub+" failed: no signature verifies")
+
+	// The signing key's password is wrong: the gates pass, but nothing is promoted unsigned.
+	vars["jenkins_build_base_image_policy"] = map[string]any{base: map[string]any{"public_keys": []any{basePub}}}
+	wrongPw := filepath.Join(t.TempDir(), "wrong")
+	require.NoError(t, os.WriteFile(wrongPw, []byte("nope"), 0o600))
+	vars["jenkins_build_signing_key_password_file"] = wrongPw
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	require.False(t, ok, out)
+	r = readReport(t, reports)
+	assert.Empty(t, r.Summary.Promoted)
+	require.Len(t, r.Summary.Failed, 1)
+	assert.Contains(t, r.Summary.Failed[0], "python: failed at the signature gate - key: "+key+": the password from key_password_file "+wrongPw+" does not decrypt it")
+	assert.NotContains(t, out, keyPassword)
+}
