@@ -203,7 +203,16 @@ func TestVerifyAcceptsCosignAndRejectsTheRest(t *testing.T) {
 			ok := verify(pub)
 			require.False(t, ok.failed(), ok.msg())
 			assert.Equal(t, digest, ok["digest"])
-			assert.NotEmpty(t, ok["signatures"])
+			// cosign v3 writes a Sigstore bundle referrer (here through the fallback tag: this
+			// registry has no referrers API); v2 writes the .sig/.att tags.
+			want := map[string]string{"v3": "referrer", "v2": "tag"}[c.version]
+			for _, key := range []string{"signatures", "attestations"} {
+				var formats []string
+				for _, s := range ok[key].([]any) {
+					formats = append(formats, s.(map[string]any)["format"].(string))
+				}
+				assert.Contains(t, formats, want, "%s of cosign %s", key, c.version)
+			}
 
 			wrong := verify(otherPub)
 			assert.True(t, wrong.failed())
@@ -328,6 +337,7 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 	// The build used the base by the digest that was verified.
 	built := run(t, "buildkit_image", map[string]any{"name": prefix + "jenkins-agent-python:latest", "source": "local"})
 	require.False(t, built.failed(), built.msg())
+	assert.Equal(t, signed["digest"], built.label("org.opencontainers.image.base.digest"))
 
 	// A base signed by someone else: the run fails before any build, naming the base and the key.
 	_, _, otherPub, _ := keyFiles(t)
