@@ -361,3 +361,43 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 	assert.Contains(t, r.Summary.Failed[0], "python: failed at the signature gate - key: "+key+": the password from key_password_file "+wrongPw+" does not decrypt it")
 	assert.NotContains(t, out, keyPassword)
 }
+
+// BenchmarkSignOnePromotion measures what signing adds to one promotion: the
+// build of the stand-in controller (no cache) pushed to the local registry,
+// against buildkit_sign signing it with an SBOM and a gate attestation and
+// then verifying signature and attestation (each a whole module process).
+//
+//	COSIGN=$(.ci/tools/build.sh cosign) COSIGN2=$(.ci/tools/build.sh cosign2) \
+//	  go test ./tests/integration -run '^$' -bench SignOnePromotion -benchtime 5x
+func BenchmarkSignOnePromotion(b *testing.B) {
+	requireRegistries(b)
+	dir, key, pub, pwFile := keyFiles(b)
+	sbom := filepath.Join(dir, "sbom.cdx.json")
+	require.NoError(b, os.WriteFile(sbom, []byte(cycloneDXSBOM), 0o644))
+	repo := plainRegistry + "/" + randomRepo()
+	b.Cleanup(func() { removeImage(repo + ":1") })
+	var build, sign, verify time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		built := run(b, "buildkit_image", map[string]any{"name": repo, "tag": "1", "source": "build", "force_source": true, "push": true,
+			"build": map[string]any{"path": "../fixtures/standins", "target": "controller", "nocache": true}})
+		build += time.Since(start)
+		require.False(b, built.failed(), built.msg())
+		start = time.Now()
+		s := run(b, "buildkit_sign", map[string]any{"image": repo + ":1", "key": key, "key_password_file": pwFile,
+			"attestations": []any{map[string]any{"type": "cyclonedx", "predicate": sbom},
+				map[string]any{"type": "vuln", "predicate_data": gatePredicate}}})
+		sign += time.Since(start)
+		require.False(b, s.failed(), s.msg())
+		start = time.Now()
+		v := run(b, "buildkit_sign", map[string]any{"image": repo + ":1", "digest": s["digest"], "state": "verified", "public_key": []any{pub},
+			"attestations": []any{map[string]any{"type": "vuln", "match": map[string]any{"scanner.result.passed": true}}}})
+		verify += time.Since(start)
+		require.False(b, v.failed(), v.msg())
+	}
+	n := float64(b.N)
+	b.ReportMetric(build.Seconds()/n, "build+push-s/op")
+	b.ReportMetric(sign.Seconds()/n, "sign-s/op")
+	b.ReportMetric(verify.Seconds()/n, "verify-s/op")
+	b.ReportMetric((sign+verify).Seconds()/build.Seconds(), "ratio")
+}

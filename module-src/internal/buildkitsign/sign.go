@@ -144,27 +144,21 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 
 	so := signing.SignOptions{Annotations: o.Annotations, Referrers: signing.Referrers(o.Referrers), DryRun: m.CheckMode}
-	sig, err := reg.Sign(ctx, t, signer, so)
+	signed, err := reg.Sign(ctx, t, signer, so, predicates)
 	if err != nil {
+		var ie *signing.InputError
+		if errors.As(err, &ie) {
+			err = fmt.Errorf("attestations: %w", err)
+		}
 		return module.Result{Data: data}, err
 	}
-	data["signature"] = sig
-	changed := sig.Changed
-	atts := []signing.Attachment{}
-	for i, p := range predicates {
-		a, err := reg.Attest(ctx, t, signer, p.uri, p.data, so)
-		if err != nil {
-			var ie *signing.InputError
-			if errors.As(err, &ie) {
-				err = fmt.Errorf("attestations[%d]: %w", i, err)
-			}
-			data["attestations"] = atts
-			return module.Result{Changed: changed, Data: data}, err
-		}
-		atts = append(atts, a)
+	data["signature"] = signed.Signature
+	data["attestations"] = signed.Attestations
+	changed := signed.Signature.Changed
+	for _, a := range signed.Attestations {
 		changed = changed || a.Changed
 	}
-	data["attestations"] = atts
+	atts := signed.Attestations
 	msg := fmt.Sprintf("%s (%s) is signed by %s", o.Image, t.Digest.DigestStr(), o.Key)
 	if !changed {
 		msg += ": the signature and attestations were there already"
@@ -283,31 +277,26 @@ func loadSigner(m *module.Module, o Options) (*signing.Signer, error) {
 	return s, nil
 }
 
-type predicate struct {
-	uri  string
-	data any
-}
-
 // loadPredicates reads the predicates to sign: JSON files or inline data.
 // An SPDX tag-value document (type spdx) is signed as a string, as cosign does.
-func loadPredicates(o Options) ([]predicate, error) {
+func loadPredicates(o Options) ([]signing.Predicate, error) {
 	if o.State != "signed" {
 		return nil, nil
 	}
-	var out []predicate
+	var out []signing.Predicate
 	for i, a := range o.Attestations {
 		uri, _ := signing.PredicateType(a.Type)
-		p := predicate{uri: uri, data: a.PredicateData}
+		p := signing.Predicate{Type: uri, Data: a.PredicateData}
 		if a.Predicate != "" {
 			b, err := os.ReadFile(a.Predicate)
 			if err != nil {
 				return nil, fmt.Errorf("attestations[%d].predicate: %w", i, err)
 			}
-			if err := json.Unmarshal(b, &p.data); err != nil {
+			if err := json.Unmarshal(b, &p.Data); err != nil {
 				if a.Type != "spdx" {
 					return nil, fmt.Errorf("attestations[%d].predicate: %s is not JSON (%v)", i, a.Predicate, err)
 				}
-				p.data = string(b)
+				p.Data = string(b)
 			}
 		}
 		out = append(out, p)

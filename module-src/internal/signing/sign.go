@@ -50,131 +50,141 @@ type Attachment struct {
 	Changed bool `json:"changed"`
 }
 
-// Sign signs the target with s: a simple-signing payload under cosign's .sig
-// tag, and a bundle referrer where o.Referrers asks for one. A signature by
-// the same key with the same annotations already there is not made again.
-func (r Registry) Sign(ctx context.Context, t Target, s *Signer, o SignOptions) (Attachment, error) {
-	f, err := r.find(ctx, t)
-	if err != nil {
-		return Attachment{}, err
-	}
-	want := map[string]any{}
-	for k, v := range o.Annotations {
-		want[k] = v
-	}
-	att := Attachment{Kind: "signature", Tag: sigTag(t).String()}
-	var haveTag, haveRef bool
-	for _, e := range f.entries {
-		c, err := e.verify(s.Verifier(), t)
-		if err != nil || !c.signature || !sameJSON(c.annotations, want) {
-			continue
-		}
-		if e.format == "tag" {
-			haveTag = true
-		} else {
-			haveRef = true
-			att.Referrer = e.where
-		}
-	}
-	wantRef, err := r.wantReferrer(ctx, t, o.Referrers)
-	if err != nil {
-		return Attachment{}, err
-	}
-	if !haveTag {
-		att.Changed = true
-		if !o.DryRun {
-			p, err := (&payload.Cosign{Image: t.Digest, Annotations: toAny(o.Annotations)}).MarshalJSON()
-			if err != nil {
-				return Attachment{}, fmt.Errorf("signature payload: %w", err)
-			}
-			sig, err := s.SignMessage(bytes.NewReader(p))
-			if err != nil {
-				return Attachment{}, fmt.Errorf("sign with %s: %w", s.Name, err)
-			}
-			if err := r.appendToTag(ctx, sigTag(t), p, simpleSigningMediaType,
-				map[string]string{signatureAnnotation: base64.StdEncoding.EncodeToString(sig)}); err != nil {
-				return Attachment{}, err
-			}
-		}
-	}
-	if wantRef && !haveRef {
-		att.Changed = true
-		if !o.DryRun {
-			sub := subject{Digest: map[string]string{"sha256": t.Hex()}}
-			if len(want) > 0 {
-				sub.Annotations = want
-			}
-			st, err := json.Marshal(statement{Type: inTotoStatementType, Subject: []subject{sub},
-				PredicateType: SignPredicateType, Predicate: map[string]any{}})
-			if err != nil {
-				return Attachment{}, err
-			}
-			if att.Referrer, err = r.attachBundle(ctx, t, s, st, SignPredicateType); err != nil {
-				return Attachment{}, err
-			}
-		}
-	}
-	return att, nil
+// Predicate is an attestation to sign: its predicate type URI and content.
+type Predicate struct {
+	Type string
+	Data any
 }
 
-// Attest signs an in-toto statement about the target with the given
-// predicate: a DSSE envelope under cosign's .att tag, and a bundle referrer
-// where o.Referrers asks for one. The same statement signed by the same key
-// already there is not added again.
-func (r Registry) Attest(ctx context.Context, t Target, s *Signer, predicateType string, predicate any, o SignOptions) (Attachment, error) {
-	st, err := json.Marshal(statement{Type: inTotoStatementType,
-		Subject:       []subject{{Name: t.Digest.Context().Name(), Digest: map[string]string{"sha256": t.Hex()}}},
-		PredicateType: predicateType, Predicate: predicate})
-	if err != nil {
-		return Attachment{}, &InputError{Msg: fmt.Sprintf("predicate of %s is not JSON: %v", predicateType, err)}
+// Signed is what Sign wrote, or found already there.
+type Signed struct {
+	Signature    Attachment   `json:"signature"`
+	Attestations []Attachment `json:"attestations"`
+}
+
+// layer is one signature or attestation to add under a cosign tag.
+type layer struct {
+	content     []byte
+	mediaType   types.MediaType
+	annotations map[string]string
+}
+
+// Sign signs the target with s - a simple-signing payload under cosign's
+// .sig tag - and signs each predicate as an in-toto statement about it - a
+// DSSE envelope under the .att tag - and attaches each as a Sigstore bundle
+// referrer too where o.Referrers asks for one. What the same key already
+// signed with the same content is not signed again. The registry is read
+// once and each tag written at most once.
+func (r Registry) Sign(ctx context.Context, t Target, s *Signer, o SignOptions, predicates []Predicate) (Signed, error) {
+	statements := make([][]byte, len(predicates))
+	for i, p := range predicates {
+		st, err := json.Marshal(statement{Type: inTotoStatementType,
+			Subject:       []subject{{Name: t.Digest.Context().Name(), Digest: map[string]string{"sha256": t.Hex()}}},
+			PredicateType: p.Type, Predicate: p.Data})
+		if err != nil {
+			return Signed{}, &InputError{Msg: fmt.Sprintf("predicate of %s is not JSON: %v", p.Type, err)}
+		}
+		statements[i] = st
 	}
 	f, err := r.find(ctx, t)
 	if err != nil {
-		return Attachment{}, err
-	}
-	att := Attachment{Kind: "attestation", PredicateType: predicateType, Tag: attTag(t).String()}
-	var haveTag, haveRef bool
-	for _, e := range f.entries {
-		if e.envelope == nil {
-			continue
-		}
-		c, err := e.verify(s.Verifier(), t)
-		if err != nil || c.signature || !sameStatement(c.payload, st) {
-			continue
-		}
-		if e.format == "tag" {
-			haveTag = true
-		} else {
-			haveRef = true
-			att.Referrer = e.where
-		}
+		return Signed{}, err
 	}
 	wantRef, err := r.wantReferrer(ctx, t, o.Referrers)
 	if err != nil {
-		return Attachment{}, err
+		return Signed{}, err
 	}
-	if !haveTag {
-		att.Changed = true
-		if !o.DryRun {
-			env, err := dsse.WrapSigner(s.SignerVerifier, inTotoPayloadType).SignMessage(bytes.NewReader(st))
+	annotations := toAny(o.Annotations)
+	// What is there already, signed by this key.
+	var haveSig, haveSigRef bool
+	sigRef := ""
+	haveAtt := make([]bool, len(predicates))
+	haveAttRef := make([]string, len(predicates))
+	for _, e := range f.entries {
+		c, err := e.verify(s.Verifier(), t)
+		if err != nil {
+			continue
+		}
+		if c.signature {
+			if sameJSON(c.annotations, annotations) {
+				if e.format == "tag" {
+					haveSig = true
+				} else {
+					haveSigRef, sigRef = true, e.where
+				}
+			}
+			continue
+		}
+		for i, st := range statements {
+			if sameStatement(c.payload, st) {
+				if e.format == "tag" {
+					haveAtt[i] = true
+				} else {
+					haveAttRef[i] = e.where
+				}
+			}
+		}
+	}
+
+	out := Signed{Signature: Attachment{Kind: "signature", Tag: sigTag(t).String(), Referrer: sigRef,
+		Changed: !haveSig || (wantRef && !haveSigRef)}, Attestations: []Attachment{}}
+	for i, p := range predicates {
+		out.Attestations = append(out.Attestations, Attachment{Kind: "attestation", PredicateType: p.Type, Tag: attTag(t).String(),
+			Referrer: haveAttRef[i], Changed: !haveAtt[i] || (wantRef && haveAttRef[i] == "")})
+	}
+	if o.DryRun {
+		return out, nil
+	}
+
+	if !haveSig {
+		p, err := (&payload.Cosign{Image: t.Digest, Annotations: annotations}).MarshalJSON()
+		if err != nil {
+			return out, fmt.Errorf("signature payload: %w", err)
+		}
+		sig, err := s.SignMessage(bytes.NewReader(p))
+		if err != nil {
+			return out, fmt.Errorf("sign with %s: %w", s.Name, err)
+		}
+		if err := r.appendToTag(ctx, sigTag(t), layer{p, simpleSigningMediaType,
+			map[string]string{signatureAnnotation: base64.StdEncoding.EncodeToString(sig)}}); err != nil {
+			return out, err
+		}
+	}
+	if wantRef && !haveSigRef {
+		sub := subject{Digest: map[string]string{"sha256": t.Hex()}}
+		if len(annotations) > 0 {
+			sub.Annotations = annotations
+		}
+		st, err := json.Marshal(statement{Type: inTotoStatementType, Subject: []subject{sub},
+			PredicateType: SignPredicateType, Predicate: map[string]any{}})
+		if err != nil {
+			return out, err
+		}
+		if out.Signature.Referrer, err = r.attachBundle(ctx, t, s, st, SignPredicateType); err != nil {
+			return out, err
+		}
+	}
+	var attLayers []layer
+	for i, p := range predicates {
+		if !haveAtt[i] {
+			env, err := dsse.WrapSigner(s.SignerVerifier, inTotoPayloadType).SignMessage(bytes.NewReader(statements[i]))
 			if err != nil {
-				return Attachment{}, fmt.Errorf("sign with %s: %w", s.Name, err)
+				return out, fmt.Errorf("sign with %s: %w", s.Name, err)
 			}
-			if err := r.appendToTag(ctx, attTag(t), env, dsseMediaType,
-				map[string]string{signatureAnnotation: "", predicateTypeAnnotation: predicateType}); err != nil {
-				return Attachment{}, err
+			attLayers = append(attLayers, layer{env, dsseMediaType, map[string]string{signatureAnnotation: "", predicateTypeAnnotation: p.Type}})
+		}
+		if wantRef && haveAttRef[i] == "" {
+			if out.Attestations[i].Referrer, err = r.attachBundle(ctx, t, s, statements[i], p.Type); err != nil {
+				return out, err
 			}
 		}
 	}
-	if wantRef && !haveRef {
-		att.Changed = true
-		if !o.DryRun {
-			if att.Referrer, err = r.attachBundle(ctx, t, s, st, predicateType); err != nil {
-				return Attachment{}, err
-			}
+	if len(attLayers) > 0 {
+		if err := r.appendToTag(ctx, attTag(t), attLayers...); err != nil {
+			return out, err
 		}
 	}
-	return att, nil
+	return out, nil
 }
 
 func (r Registry) wantReferrer(ctx context.Context, t Target, mode Referrers) (bool, error) {
@@ -187,23 +197,25 @@ func (r Registry) wantReferrer(ctx context.Context, t Target, mode Referrers) (b
 	return r.SupportsReferrers(ctx, t)
 }
 
-// appendToTag adds a layer to the signature image under tag (creating it):
+// appendToTag adds layers to the signature image under tag (creating it):
 // how cosign keeps every signature of a digest under one .sig/.att tag.
-func (r Registry) appendToTag(ctx context.Context, tag name.Tag, content []byte, mt types.MediaType, annotations map[string]string) error {
+func (r Registry) appendToTag(ctx context.Context, tag name.Tag, layers ...layer) error {
 	opts, err := r.options(ctx, tag.Context())
 	if err != nil {
 		return err
 	}
-	base, err := remote.Image(tag, opts...)
+	img, err := remote.Image(tag, opts...)
 	if err != nil {
 		if !isNotFound(err) {
 			return fmt.Errorf("read %s: %w", tag, err)
 		}
-		base = mutate.MediaType(mutate.ConfigMediaType(empty.Image, types.OCIConfigJSON), types.OCIManifestSchema1)
+		img = mutate.MediaType(mutate.ConfigMediaType(empty.Image, types.OCIConfigJSON), types.OCIManifestSchema1)
 	}
-	img, err := mutate.Append(base, mutate.Addendum{Layer: static.NewLayer(content, mt), Annotations: annotations, MediaType: mt})
-	if err != nil {
-		return fmt.Errorf("add to %s: %w", tag, err)
+	for _, l := range layers {
+		img, err = mutate.Append(img, mutate.Addendum{Layer: static.NewLayer(l.content, l.mediaType), Annotations: l.annotations, MediaType: l.mediaType})
+		if err != nil {
+			return fmt.Errorf("add to %s: %w", tag, err)
+		}
 	}
 	if err := remote.Write(tag, img, opts...); err != nil {
 		return fmt.Errorf("push %s: %w", tag, err)

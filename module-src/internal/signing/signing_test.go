@@ -82,21 +82,24 @@ func TestSignAttestVerify(t *testing.T) {
 			s, v := keyPair(t)
 
 			o := SignOptions{Referrers: tc.mode, Annotations: map[string]string{"gate": "passed"}}
-			att, err := reg.Sign(ctx, target, s, o)
-			require.NoError(t, err)
-			assert.True(t, att.Changed)
-			assert.Equal(t, tc.wantRef, att.Referrer != "", "referrer %q", att.Referrer)
-			again, err := reg.Sign(ctx, target, s, o)
-			require.NoError(t, err)
-			assert.False(t, again.Changed, "signing again is a no-op")
-
 			pred := map[string]any{"scanner": map[string]any{"result": map[string]any{"passed": true}}}
-			a, err := reg.Attest(ctx, target, s, PredicateTypes["vuln"], pred, o)
+			preds := []Predicate{{Type: PredicateTypes["vuln"], Data: pred}}
+			dry, err := reg.Sign(ctx, target, s, SignOptions{Referrers: tc.mode, Annotations: o.Annotations, DryRun: true}, preds)
 			require.NoError(t, err)
-			assert.True(t, a.Changed)
-			a, err = reg.Attest(ctx, target, s, PredicateTypes["vuln"], pred, o)
+			assert.True(t, dry.Signature.Changed)
+			signed, err := reg.Sign(ctx, target, s, o, preds)
 			require.NoError(t, err)
-			assert.False(t, a.Changed)
+			assert.True(t, signed.Signature.Changed)
+			assert.True(t, signed.Attestations[0].Changed)
+			assert.Equal(t, tc.wantRef, signed.Signature.Referrer != "", "referrer %q", signed.Signature.Referrer)
+			assert.Equal(t, tc.wantRef, signed.Attestations[0].Referrer != "")
+			again, err := reg.Sign(ctx, target, s, o, preds)
+			require.NoError(t, err)
+			assert.False(t, again.Signature.Changed, "signing again is a no-op")
+			assert.False(t, again.Attestations[0].Changed)
+			dry, err = reg.Sign(ctx, target, s, SignOptions{Referrers: tc.mode, Annotations: o.Annotations, DryRun: true}, preds)
+			require.NoError(t, err)
+			assert.False(t, dry.Signature.Changed || dry.Attestations[0].Changed)
 
 			res, err := reg.Verify(ctx, image, target, VerifyOptions{Keys: []*Verifier{v}, Signature: true,
 				Annotations:  map[string]string{"gate": "passed"},
@@ -141,7 +144,7 @@ func TestVerifyMissingAndMovedTag(t *testing.T) {
 	_, err = reg.Verify(ctx, image, target, VerifyOptions{Keys: []*Verifier{v}, Signature: true})
 	assert.ErrorContains(t, err, "no signature: "+image+" has no sha256-"+target.Hex()+".sig tag")
 
-	_, err = reg.Sign(ctx, target, s, SignOptions{Referrers: ReferrersNever})
+	_, err = reg.Sign(ctx, target, s, SignOptions{Referrers: ReferrersNever}, nil)
 	require.NoError(t, err)
 	pushRandom(t, image) // the tag moves to an image nobody signed
 	moved, err := reg.Resolve(ctx, image)
