@@ -138,6 +138,11 @@ notes:
   - cosign's own commands for what this module makes, offline -
     C(cosign verify --key cosign.pub --insecure-ignore-tlog IMAGE) and
     C(cosign verify-attestation --key cosign.pub --insecure-ignore-tlog --type cyclonedx IMAGE).
+  - cosign v2 (2.5 and later) verifies a Sigstore bundle referrer - ours with C(referrers), or what cosign v3 signs -
+    only with a trusted root, even with C(--key). Offline, give it one that lists no services - a JSON file whose only
+    key is C(mediaType), set to C(application/vnd.dev.sigstore.trustedroot+json;version=0.1) - with
+    C(cosign verify --key cosign.pub --insecure-ignore-tlog --trusted-root root.json IMAGE). cosign v3 needs nothing
+    more, and C(referrers=never) keeps to cosign's tags, which both read as they are.
   - Two runs signing the same digest at the same moment can each add a signature; both stay valid.
 seealso:
   - module: jenkins_ha.buildkit.buildkit_scan
