@@ -289,6 +289,32 @@ func TestSignModuleErrors(t *testing.T) {
 			assert.NotContains(t, toJSON(t, res), keyPassword)
 		})
 	}
+	// Options that do not go together, each refused before any registry work.
+	for _, tc := range []struct {
+		name string
+		args map[string]any
+		want string
+	}{
+		{"verified without public_key", map[string]any{"image": image, "state": "verified"}, "public_key"},
+		{"signed without key", map[string]any{"image": image}, "key"},
+		{"private key to verify", map[string]any{"image": image, "state": "verified", "public_key": []any{pub}, "key": key}, "key: a private key signs (state: signed)"},
+		{"public key to sign", map[string]any{"image": image, "key": key, "public_key": []any{pub}}, "public_key: used with state: verified"},
+		{"predicate to verify", map[string]any{"image": image, "state": "verified", "public_key": []any{pub},
+			"attestations": []any{map[string]any{"type": "vuln", "predicate_data": map[string]any{}}}}, "attestations[0]: predicate and predicate_data are signed with state: signed"},
+		{"both predicates", map[string]any{"image": image, "key": key, "attestations": []any{map[string]any{"type": "vuln", "predicate": wrongPw, "predicate_data": map[string]any{}}}}, "predicate"},
+		{"unknown sub-option", map[string]any{"image": image, "key": key, "attestations": []any{map[string]any{"type": "vuln", "file": "x"}}}, "file"},
+		{"bad referrers", map[string]any{"image": image, "key": key, "referrers": "sometimes"}, "referrers"},
+		{"both passwords", map[string]any{"image": image, "key": key, "key_password": keyPassword, "key_password_file": wrongPw}, "mutually exclusive"},
+		{"zero timeout", map[string]any{"image": image, "key": key, "timeout": 0}, "timeout: must be a positive number"},
+		{"huge image", map[string]any{"image": strings.Repeat("a", 1<<20), "state": "verified", "public_key": []any{pub}}, "image"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, "buildkit_sign", tc.args)
+			assert.True(t, res.failed())
+			assert.Contains(t, res.msg(), tc.want)
+		})
+	}
+
 	res := run(t, "buildkit_sign", map[string]any{"image": image, "key": key, "key_password": keyPassword, "digest": digest}, map[string]any{"_ansible_no_log": false})
 	require.False(t, res.failed(), res.msg())
 	assert.NotContains(t, toJSON(t, res), keyPassword, "no_log masks the password in invocation")
