@@ -96,13 +96,16 @@ func (r Registry) find(ctx context.Context, t Target) (found, error) {
 			}
 		}
 	}
+	// A registry that answers the referrers API (or its fallback tag) with an
+	// error does not hide the signatures under cosign's tags: it is noted.
 	idx, err := remote.Referrers(t.Digest, opts...)
-	if err != nil {
-		return found{}, fmt.Errorf("list the referrers of %s: %w", t.Digest, err)
+	var im *v1.IndexManifest
+	if err == nil {
+		im, err = idx.IndexManifest()
 	}
-	im, err := idx.IndexManifest()
 	if err != nil {
-		return found{}, fmt.Errorf("list the referrers of %s: %w", t.Digest, err)
+		f.unreadable = append(f.unreadable, fmt.Sprintf("the referrers of %s: %v", t.Digest.DigestStr(), err))
+		return f, nil
 	}
 	for _, d := range im.Manifests {
 		// The artifact type is the bundle's, or (registries that list the

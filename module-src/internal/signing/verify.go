@@ -103,8 +103,8 @@ func (r Registry) Verify(ctx context.Context, image string, t Target, o VerifyOp
 
 	if o.Signature {
 		if len(f.entries) == 0 {
-			return res, fail("no signature: %s has no %s tag and no Sigstore bundle among its referrers%s",
-				image, sigTag(t).TagStr(), r.otherSignedDigests(ctx, t))
+			return res, fail("no signature: %s has no %s tag and no Sigstore bundle among its referrers%s%s",
+				image, sigTag(t).TagStr(), r.otherSignedDigests(ctx, t), unreadable(f))
 		}
 		var ok []Verified
 		for _, v := range res.Signatures {
