@@ -370,17 +370,23 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 		out, err := cosign.run(t, dir, args...)
 		assert.NoError(t, err, "cosign %v: %s", args, out)
 	}
-	// A deploy playbook's check: the deploy tag is signed and passed the gate.
-	v := run(t, "buildkit_sign", map[string]any{"image": deployed, "state": "verified", "public_key": []any{pub},
-		"attestations": []any{map[string]any{"type": "vuln", "match": map[string]any{"scanner.result.passed": true}}}})
-	require.False(t, v.failed(), v.msg())
+	// A deploy's check (playbooks/verify-images.yml): the deploy tag is signed and passed the gate.
+	verifyVars := map[string]any{"jenkins_images_registry": plainRegistry + "/", "jenkins_images_namespace": namespace,
+		"jenkins_images_verify_repositories": []any{"jenkins-agent-python"}, "jenkins_build_signing_public_key": pub}
+	out, ok = playbook(t, "playbooks/verify-images.yml", verifyVars)
+	require.True(t, ok, out)
+	_, _, otherPub, _ := keyFiles(t)
+	verifyVars["jenkins_build_signing_public_key"] = otherPub
+	out, ok = playbook(t, "playbooks/verify-images.yml", verifyVars)
+	require.False(t, ok, out)
+	assert.Contains(t, out, "verification of "+deployed)
+	assert.Contains(t, out, "with "+otherPub+" failed")
 	// The build used the base by the digest that was verified.
 	built := run(t, "buildkit_image", map[string]any{"name": prefix + "jenkins-agent-python:latest", "source": "local"})
 	require.False(t, built.failed(), built.msg())
 	assert.Equal(t, signed["digest"], built.label("org.opencontainers.image.base.digest"))
 
 	// A base signed by someone else: the run fails before any build, naming the base and the key.
-	_, _, otherPub, _ := keyFiles(t)
 	vars["jenkins_build_base_image_policy"] = map[string]any{base: map[string]any{"public_keys": []any{otherPub}}}
 	vars["jenkins_images_force_rebuild"] = true
 	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
