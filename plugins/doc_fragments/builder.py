@@ -1,8 +1,9 @@
 # -*- coding: utf-8 -*-
-# Copyright: Jenkins HA platform team
-# Apache License 2.0 (see galaxy.yml)
+# Copyright: (c) 2026, Jenkins HA platform team
+# Apache License 2.0 (see LICENSE)
 
-from __future__ import annotations
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
 
 
 class ModuleDocFragment(object):

@@ -1,12 +1,15 @@
+#!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: Jenkins HA platform team
-# Apache License 2.0 (see galaxy.yml)
+# Copyright: (c) 2026, Jenkins HA platform team
+# Apache License 2.0 (see LICENSE)
 #
-# Documentation only. The module is a Go binary (module-src/buildkit_cache),
-# built by `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module
-# action plugin for the target's architecture.
+# Documentation only. The module is the collection's multi-call Go binary
+# (module-src/buildkit, the buildkit_cache entry of module-src/internal/modules), built by
+# `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module action
+# plugin for the target's architecture.
 
-from __future__ import annotations
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -34,11 +37,16 @@ description:
     C(buildkit_cache diagnose) and C(buildkit_cache info) with C(--json).
 notes:
   - With a remote builder, C(state=reset) clears that daemon's cache; the daemon itself is not restarted.
+requirements:
+  - A Linux amd64 or arm64 build host; the module is a static binary, no Python needed there.
+  - A Docker Engine 19.03 or later on the build host (its build cache), or a BuildKit daemon (C(builder)).
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: C(state=pruned) and C(state=reset) estimate from the cache records what would be reclaimed, and delete nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   state:

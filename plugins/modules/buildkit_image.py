@@ -1,12 +1,15 @@
+#!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: Jenkins HA platform team
-# Apache License 2.0 (see galaxy.yml)
+# Copyright: (c) 2026, Jenkins HA platform team
+# Apache License 2.0 (see LICENSE)
 #
-# Documentation only. The module is a Go binary (module-src/buildkit_image),
-# built by `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module
-# action plugin for the target's architecture.
+# Documentation only. The module is the collection's multi-call Go binary
+# (module-src/buildkit, the buildkit_image entry of module-src/internal/modules), built by
+# `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module action
+# plugin for the target's architecture.
 
-from __future__ import annotations
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -26,12 +29,23 @@ description:
   - Takes community.docker.docker_image's option names and meanings, returns its keys (C(image),
     C(actions), C(stdout)) and fails with its messages, so a playbook can switch by changing the module
     name. Where the behaviour deliberately differs, the notes below say so.
-  - B(Idempotent without building.) Before building, the module digests everything that feeds the build
-    (the context as C(.dockerignore) filters it, the Dockerfile, build args, target, platform, labels,
-    network settings, the IDs of the secrets and SSH agents, and the IDs of the base images in the engine)
-    and compares the digest with the C(io.jenkins-ha.buildkit.inputs) label of the existing image. When
-    they match, nothing is sent to the engine and the task reports C(changed=false). Any change rebuilds.
-    The label travels with the image, so the decision holds across runs and hosts.
+  - B(Idempotent without building, never stale.) Before building, the module digests everything that feeds
+    the build - the context as C(.dockerignore) filters it, the Dockerfile, build args, target, platform,
+    labels, network settings, the IDs of the secrets and SSH agents, and every source the build reads, each
+    pinned to its content. The Dockerfile is read with BuildKit's own converter (its ARG expansion, automatic
+    platform ARGs such as C(TARGETARCH), stages the target does not reach left out), so the sources are
+    every stage's base, C(COPY --from) and C(RUN --mount ... from=) images, the C(syntax) directive's frontend image and
+    C(ADD) URLs. An image is pinned by its ID in the engine's store when the builder reads it from there
+    (the engine's builders without C(build.pull)), else by the digest the registry gives its tag (with
+    C(build.pull), with C(docker-container) and C(remote) builders, and for images the engine does not have),
+    asked with the credentials and retries of a push. An C(ADD) URL is pinned by its C(--checksum), else by
+    the server's ETag or Last-Modified.
+  - The build is skipped (C(changed=false), nothing sent to the engine) only when the digest equals the
+    C(io.jenkins-ha.buildkit.inputs) label of the image under the name B(and) this host recorded building that
+    image ID from those inputs; the label alone is no proof, since an image made from this one (C(docker
+    commit), C(FROM)) inherits it. A source that cannot be pinned before the build (a git source, a URL
+    without validators, a registry that does not answer) makes the build run; BuildKit's cache then makes an
+    unchanged result the same image, reported C(changed=false). C(build_reason) says which case applied.
   - Falls back to the engine's classic builder when the engine has no BuildKit, or when
     C(build_method=legacy) is asked. A Dockerfile that needs BuildKit then fails with a message naming
     the Dockerfile line; so do C(build.secrets), C(build.ssh) and C(build.cache_to).
@@ -59,8 +73,9 @@ notes:
     change because no layer was uploaded.
   - Unlike community.docker.docker_image, which builds only when the image name is missing (or with
     C(force_source)), a build is decided by the inputs digest. An image whose Dockerfile, context, args or
-    base image changed is rebuilt; one whose inputs are unchanged is not, even after the image was
-    retagged or moved between hosts.
+    sources changed is rebuilt; one whose inputs are unchanged is not, even after the image was
+    retagged. An image brought from another host is built once here (BuildKit's cache and the registry
+    cache make that cheap), since this host has no record of building it.
   - B(Secrets.) The values of C(build.secrets) (including the contents of a C(type=file) secret and the
     value of a C(type=env) one), C(registry_password) and the credentials read from the docker config
     never reach the results, the build log in C(stdout), warnings, the image's history or its layers;
@@ -77,16 +92,29 @@ notes:
     C(Try logging into <registry> first.) message, also when the engine reports
     C(no basic auth credentials).
   - Diff mode shows the image ID before and after.
-  - B(build.pull) is not part of the inputs digest. An image whose inputs are unchanged is not rebuilt to
-    look for a newer base image in a registry; use C(force_source=true) for that.
   - The context stat cache (like git's index) lets a no-op run skip reading unchanged files; only file
     sizes, inode numbers and modification times are stored there, never contents.
+  - B(The context BuildKit builds from is exactly this one.) BuildKit keeps a copy of a build's context per
+    session key and updates it by file metadata. Each build gets a key of its own builder, context directory
+    and Dockerfile directory, so two projects never share a copy; and a record on the host of what each copy
+    was sent makes a file edited keeping its size and modification time (C(touch -r), an archive unpacked
+    again) start a fresh copy (C(context.fresh_copy)), where BuildKit alone would keep the old bytes.
+  - The platform ARGs (C(TARGETARCH), C(BUILDPLATFORM), ...) are read for the builder's platform when the
+    sources are pinned; with C(builder.driver=remote) and no C(build.platform) that means asking the builder
+    on every run (one connection), so give C(build.platform) where it is known.
+requirements:
+  - A Linux amd64 or arm64 build host; the module is a static binary, no Python needed there.
+  - A Docker Engine 19.03 or later on the build host. BuildKit builds use its embedded BuildKit (its C(/grpc) endpoint);
+    engines without it get the classic builder.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
   name:
@@ -249,7 +277,10 @@ options:
         description: The Dockerfile, relative to C(build.path) (or absolute). Defaults to C(Dockerfile).
         type: str
       args:
-        description: Build arguments (C(ARG)); values are converted to strings.
+        description:
+          - Build arguments (C(ARG)). Values become the text Python's C(str()) gives them, as
+            community.docker.docker_image sends them (C(1.0) stays C(1.0), C(true) is C(True), a list is its
+            Python repr).
         type: dict
       target:
         description: The stage to build in a multi-stage Dockerfile.
@@ -262,7 +293,9 @@ options:
         type: bool
         default: false
       pull:
-        description: Look for newer base images in the registry instead of using local ones.
+        description:
+          - Read the images the build uses from their registries instead of the engine's store. They are
+            then pinned by the registry's digest, so a tag that moved rebuilds.
         type: bool
         default: false
       network:
@@ -779,4 +812,11 @@ context:
     ignore_file:
       description: The ignore file in force, if any.
       type: str
+    fresh_copy:
+      description:
+        - Whether BuildKit was sent a fresh copy of the context (its first build of this context, a file whose
+          content changed under the same size and modification time, or after a failed build) rather than
+          updating the copy it keeps.
+      returned: when BuildKit built
+      type: bool
 """

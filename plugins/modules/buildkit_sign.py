@@ -1,12 +1,15 @@
+#!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: Jenkins HA platform team
-# Apache License 2.0 (see galaxy.yml)
+# Copyright: (c) 2026, Jenkins HA platform team
+# Apache License 2.0 (see LICENSE)
 #
-# Documentation only. The module is a Go binary (module-src/buildkit_sign),
-# built by `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module
-# action plugin for the target's architecture.
+# Documentation only. The module is the collection's multi-call Go binary
+# (module-src/buildkit, the buildkit_sign entry of module-src/internal/modules), built by
+# `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module action
+# plugin for the target's architecture.
 
-from __future__ import annotations
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -37,11 +40,16 @@ description:
   - The registry is reached directly over HTTPS (plain HTTP for loopback registries, or with
     C(insecure_registry)), with C(registry_username)/C(registry_password) or the credentials of the docker
     config and its credential helpers. No Docker Engine is needed.
+requirements:
+  - A Linux amd64 or arm64 host that reaches the registry; the module is a static binary, no Python or Docker needed there.
+  - A cosign key pair (C(cosign generate-key-pair)) to sign; its public key to verify.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: C(state=signed) reports whether it would sign and writes nothing; C(state=verified) verifies as usual.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   image:

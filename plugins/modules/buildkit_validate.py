@@ -1,12 +1,15 @@
+#!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: Jenkins HA platform team
-# Apache License 2.0 (see galaxy.yml)
+# Copyright: (c) 2026, Jenkins HA platform team
+# Apache License 2.0 (see LICENSE)
 #
-# Documentation only. The module is a Go binary (module-src/buildkit_validate),
-# built by `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module
-# action plugin for the target's architecture.
+# Documentation only. The module is the collection's multi-call Go binary
+# (module-src/buildkit, the buildkit_validate entry of module-src/internal/modules), built by
+# `make` into plugins/bin and run by the jenkins_ha.buildkit.go_module action
+# plugin for the target's architecture.
 
-from __future__ import annotations
+from __future__ import (absolute_import, division, print_function)
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -24,11 +27,16 @@ description:
   - The container is always removed afterwards, pass or fail; the task fails when the image does not pass,
     with the container's last log lines in C(logs).
   - Leaves nothing behind, so C(changed) is always false. In check mode no container is started.
+requirements:
+  - A Linux amd64 or arm64 build host; the module is a static binary, no Python needed there.
+  - A Docker Engine on the build host to run the candidate in.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Nothing is started in check mode; C(passed) is null.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   image:

@@ -49,6 +49,7 @@ type bench struct {
 func main() {
 	quick := flag.Bool("quick", false, "one iteration and small contexts (CI)")
 	iterations := flag.Int("iterations", 5, "samples per contender")
+	only := flag.String("workloads", "noop,noop-many,change,set,ssh", "the workloads to run, comma-separated: noop, noop-many, change, set, ssh")
 	flag.Parse()
 	b := &bench{quick: *quick, iterations: *iterations, maxRSS: map[string]int64{}}
 	if b.quick {
@@ -71,10 +72,26 @@ func main() {
 	if b.quick {
 		files, size = 100, 10<<10
 	}
-	b.noopOne(files, size)
-	b.smallChange(files, size)
-	b.set()
-	b.overSSH()
+	for _, w := range strings.Split(*only, ",") {
+		switch strings.TrimSpace(w) {
+		case "noop":
+			b.noopOne(files, size)
+		case "noop-many":
+			many := 50000
+			if b.quick {
+				many = 5000
+			}
+			b.noopMany(many)
+		case "change":
+			b.smallChange(files, size)
+		case "set":
+			b.set()
+		case "ssh":
+			b.overSSH()
+		default:
+			must(fmt.Errorf("unknown workload %q (noop, noop-many, change, set, ssh)", w))
+		}
+	}
 	b.print()
 }
 
@@ -111,7 +128,8 @@ func (b *bench) module(name string, args map[string]any) (map[string]any, time.D
 	_, _ = f.Write(raw)
 	f.Close()
 	defer os.Remove(f.Name())
-	cmd := exec.Command(filepath.Join(b.bin, "jenkins_ha_"+name+"_linux_"+runtime.GOARCH), f.Name())
+	// The multi-call binary, as the action plugin runs it: <binary> <module> <args file>.
+	cmd := exec.Command(filepath.Join(b.bin, "jenkins_ha_buildkit_linux_"+runtime.GOARCH), name, f.Name())
 	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(b.work, "cache"))
 	start := time.Now()
 	out, _ := cmd.Output()
@@ -190,6 +208,32 @@ func (b *bench) noopOne(files, size int) {
 		dargs := fmt.Sprintf(`{"name": "bk-bench-noop-di", "source": "build", "build": {"path": %q}}`, dir)
 		b.adhoc("community.docker.docker_image", dargs)
 		b.add(w, "community.docker.docker_image (ansible task)", b.repeat(func() time.Duration { return b.adhoc("community.docker.docker_image", dargs) }), "")
+	}
+}
+
+// noopMany: nothing changed in a context of many small files, where the
+// per-file work of the no-op decision (one lstat each, the stat cache) shows.
+// The contender's label carries its peak RSS and the stat cache's size.
+func (b *bench) noopMany(files int) {
+	dir := b.context("noop-many", files, 512, "FROM local/busybox:latest\nCOPY . /ctx\n")
+	w := fmt.Sprintf("no-op, one image (%d files of 512 B)", files)
+	b.build("bk-bench-noop-many", dir)
+	before := b.maxRSS["buildkit_image"]
+	b.maxRSS["buildkit_image"] = 0
+	samples := b.repeat(func() time.Duration { _, d := b.build("bk-bench-noop-many", dir); return d })
+	rss := b.maxRSS["buildkit_image"]
+	b.maxRSS["buildkit_image"] = max(before, rss)
+	var cache int64
+	stats, _ := filepath.Glob(filepath.Join(b.work, "cache", "jenkins_ha.buildkit", "context", "*.stat"))
+	for _, f := range stats {
+		if st, err := os.Stat(f); err == nil && st.Size() > cache {
+			cache = st.Size()
+		}
+	}
+	b.add(w, fmt.Sprintf("buildkit_image (module process; peak RSS %.0f MB, stat cache %.1f MB)", float64(rss)/1e6, float64(cache)/1e6), samples, "")
+	if b.buildx != "" {
+		b.buildxBuild("bk-bench-noop-many-bx", dir)
+		b.add(w, "docker buildx build", b.repeat(func() time.Duration { return b.buildxBuild("bk-bench-noop-many-bx", dir) }), "anchor")
 	}
 }
 
@@ -316,7 +360,7 @@ func (b *bench) overSSH() {
 	b.add(w, "buildkit_image, first task (binary sent)", []time.Duration{first}, "")
 	b.add(w, "buildkit_image, repeated task", b.repeat(func() time.Duration { d, _ := task("jenkins_ha.buildkit.buildkit_image", ours, false); return d }), "")
 	_, log := task("jenkins_ha.buildkit.buildkit_image", ours, true)
-	resent := strings.Contains(log, "jenkins_ha_buildkit_image_linux_") && strings.Contains(log, "PUT ") && strings.Contains(log, "/bin/jenkins_ha_buildkit_image_linux_")
+	resent := strings.Contains(log, "PUT ") && strings.Contains(log, "/bin/jenkins_ha_buildkit_linux_")
 	fmt.Fprintf(os.Stderr, "bench: repeated task re-sent the binary: %v\n", resent)
 	if b.dockerImageAvailable() {
 		b.add(w, "community.docker.docker_image", b.repeat(func() time.Duration {
@@ -345,20 +389,27 @@ func (b *bench) print() {
 		}
 		fmt.Printf("| %s | %s | %s | %s |\n", r.workload, r.contender, r.median().Round(time.Millisecond), ratio)
 	}
-	fmt.Println("\n| module binary | size | peak RSS in this run |")
-	fmt.Println("|---|---|---|")
-	entries, _ := filepath.Glob(filepath.Join(b.bin, "jenkins_ha_*_linux_"+runtime.GOARCH))
-	for _, e := range entries {
-		st, err := os.Stat(e)
-		if err != nil {
-			continue
-		}
-		name := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(e), "jenkins_ha_"), "_linux_"+runtime.GOARCH)
+	fmt.Println("\n| binary (every module) | size | module | peak RSS in this run |")
+	fmt.Println("|---|---|---|---|")
+	bin := filepath.Join(b.bin, "jenkins_ha_buildkit_linux_"+runtime.GOARCH)
+	size := "not built"
+	if st, err := os.Stat(bin); err == nil {
+		size = fmt.Sprintf("%.1f MB", float64(st.Size())/1e6)
+	}
+	names := make([]string, 0, len(b.maxRSS))
+	for name := range b.maxRSS {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		names = []string{"—"}
+	}
+	for _, name := range names {
 		rss := "—"
 		if v, ok := b.maxRSS[name]; ok {
 			rss = fmt.Sprintf("%.1f MB", float64(v)/1e6)
 		}
-		fmt.Printf("| %s | %.1f MB | %s |\n", name, float64(st.Size())/1e6, rss)
+		fmt.Printf("| %s | %s | %s | %s |\n", filepath.Base(bin), size, name, rss)
 	}
 }
 

@@ -34,11 +34,14 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	for _, m := range []string{"buildkit_image", "buildkit_scan", "buildkit_cache", "buildkit_sign"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, m), "../../module-src/"+m).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", m, err, out)
-			os.Exit(1)
+	// The multi-call binary, run under each module's name as a link (busybox-style).
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "jenkins_ha_buildkit"), "../../module-src/buildkit").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build the modules: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	for _, m := range []string{"buildkit_image", "buildkit_scan", "buildkit_cache", "buildkit_validate", "buildkit_report", "buildkit_sign"} {
+		if err := os.Symlink("jenkins_ha_buildkit", filepath.Join(dir, m)); err != nil {
+			panic(err)
 		}
 	}
 	code := m.Run()
@@ -87,8 +90,14 @@ func run(t testing.TB, module string, args map[string]any, ansible ...map[string
 	}
 	b, err := json.Marshal(full)
 	require.NoError(t, err)
+	return runRaw(t, module, b)
+}
+
+// runRaw calls a module binary with an args file written byte for byte.
+func runRaw(t testing.TB, module string, args []byte) result {
+	t.Helper()
 	argsFile := filepath.Join(t.TempDir(), "args")
-	require.NoError(t, os.WriteFile(argsFile, b, 0o600))
+	require.NoError(t, os.WriteFile(argsFile, args, 0o600))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, module), argsFile)

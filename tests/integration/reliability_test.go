@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -79,12 +78,7 @@ func TestTwentyConcurrentBuildsOfDifferentImages(t *testing.T) {
 // hostile runs the module on an args file written byte for byte.
 func hostile(t *testing.T, raw []byte) result {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "args")
-	require.NoError(t, os.WriteFile(f, raw, 0o600))
-	out, _ := exec.Command(filepath.Join(binDir, "buildkit_image"), f).Output()
-	var res result
-	require.NoError(t, json.Unmarshal(out, &res), "not JSON: %q", out)
-	return res
+	return runRaw(t, "buildkit_image", raw)
 }
 
 func TestHostileInputs(t *testing.T) {

@@ -23,14 +23,19 @@ func troubleshoot(t *testing.T, vars map[string]any) (string, bool) {
 // arguments), as a user would.
 func playbook(t *testing.T, path string, vars map[string]any, args ...string) (string, bool) {
 	t.Helper()
-	if _, err := os.Stat("../../plugins/bin/jenkins_ha_buildkit_validate_linux_amd64"); err != nil {
+	if _, err := os.Stat("../../plugins/bin/jenkins_ha_buildkit_linux_amd64"); err != nil {
 		t.Fatal("the module binaries are not built: run make build (make test does)")
 	}
 	b, err := json.Marshal(vars)
 	require.NoError(t, err)
-	cmd := exec.Command("/usr/bin/ansible-playbook", append([]string{path, "-e", string(b)}, args...)...)
+	// ANSIBLE_BIN: the controller to run (tests/scripts/controller.sh), else Debian 12's in /usr/bin.
+	bin := os.Getenv("ANSIBLE_BIN")
+	if bin == "" {
+		bin = "/usr/bin"
+	}
+	cmd := exec.Command(filepath.Join(bin, "ansible-playbook"), append([]string{path, "-e", string(b)}, args...)...)
 	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG=../../ansible.cfg", "PATH=/usr/bin:"+os.Getenv("PATH"), "ANSIBLE_NOCOLOR=1")
+	cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG=../../ansible.cfg", "PATH="+bin+":/usr/bin:"+os.Getenv("PATH"), "ANSIBLE_NOCOLOR=1")
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
 }

@@ -8,18 +8,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	continuityfs "github.com/containerd/continuity/fs"
 	"github.com/moby/patternmatcher/ignorefile"
-	"github.com/moby/sys/atomicwriter"
 	"github.com/tonistiigi/fsutil"
 	fstypes "github.com/tonistiigi/fsutil/types"
 )
@@ -67,24 +65,49 @@ func Open(dir, dockerfile string) (*Context, error) {
 	}
 	c := &Context{Dir: abs, DockerfilePath: dfPath, Dockerfile: content}
 	// A <Dockerfile>.dockerignore beside the Dockerfile wins over the context's
-	// .dockerignore, as in BuildKit's Dockerfile frontend.
-	for _, candidate := range []string{dfPath + ".dockerignore", filepath.Join(abs, ".dockerignore")} {
-		f, err := os.Open(candidate)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
+	// .dockerignore, as in BuildKit's Dockerfile frontend. Each is read the way
+	// the frontend reads it: a symlink is resolved inside its own root (the
+	// Dockerfile's directory, the context), never out of it.
+	for _, candidate := range [][2]string{
+		{filepath.Dir(dfPath), filepath.Base(dfPath) + ".dockerignore"},
+		{abs, ".dockerignore"},
+	} {
+		patterns, found, err := readIgnoreFile(candidate[0], candidate[1])
 		if err != nil {
-			return nil, fmt.Errorf("read ignore file: %w", err)
+			return nil, err
 		}
-		patterns, err := ignorefile.ReadAll(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", candidate, err)
+		if found {
+			c.Excludes, c.IgnoreFile = patterns, filepath.Join(candidate[0], candidate[1])
+			break
 		}
-		c.Excludes, c.IgnoreFile = patterns, candidate
-		break
 	}
 	return c, nil
+}
+
+// readIgnoreFile reads the ignore rules in root/name, resolving symlinks as
+// if root were "/" (BuildKit's frontend reads it from its own copy of root:
+// a link out of it finds nothing there).
+func readIgnoreFile(root, name string) ([]string, bool, error) {
+	p, err := continuityfs.RootPath(root, name)
+	if err != nil {
+		return nil, false, fmt.Errorf("read ignore file %s: %w", filepath.Join(root, name), err)
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read ignore file: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, false, nil
+	}
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		return nil, false, fmt.Errorf("parse %s: %w", filepath.Join(root, name), err)
+	}
+	return patterns, true, nil
 }
 
 // Sum is the content digest of a context as the builder would receive it.
@@ -93,20 +116,10 @@ type Sum struct {
 	Files  int    // entries sent (files, dirs, links)
 	Bytes  int64  // bytes of regular files
 	Hashed int    // files whose content had to be read (not found in the stat cache)
-}
 
-type cacheEntry struct {
-	Size   int64  `json:"s"`
-	MTime  int64  `json:"m"`
-	CTime  int64  `json:"c"`
-	Inode  uint64 `json:"i"`
-	Mode   uint32 `json:"o"`
-	Digest string `json:"d"`
-}
-
-type statCache struct {
-	Written int64                 `json:"written"`
-	Entries map[string]cacheEntry `json:"entries"`
+	// entries are the regular files as walked: stat and content digest by
+	// path (what a builder's synced copy of the context is compared with).
+	entries map[string]cacheEntry
 }
 
 // Fingerprint walks the context with the same filter BuildKit uses to send it
@@ -120,13 +133,8 @@ func (c *Context) Fingerprint(ctx context.Context, cacheDir string) (Sum, error)
 	old := statCache{Entries: map[string]cacheEntry{}}
 	if cacheDir != "" {
 		key := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%q", c.Dir, c.Excludes)))
-		cachePath = filepath.Join(cacheDir, hex.EncodeToString(key[:16])+".json")
-		if b, err := os.ReadFile(cachePath); err == nil {
-			_ = json.Unmarshal(b, &old)
-			if old.Entries == nil {
-				old.Entries = map[string]cacheEntry{}
-			}
-		}
+		cachePath = filepath.Join(cacheDir, hex.EncodeToString(key[:16])+".stat")
+		old = readStatCache(cachePath)
 	}
 	// A file changed in the same timestamp tick as the previous walk looked at
 	// it could still show the stat recorded then: such entries are re-read.
@@ -140,8 +148,22 @@ func (c *Context) Fingerprint(ctx context.Context, cacheDir string) (Sum, error)
 	}
 	fresh := statCache{Written: time.Now().UnixNano(), Entries: make(map[string]cacheEntry, len(old.Entries))}
 
+	// fsutil resolves a symlinked context directory before it walks it.
+	root, err := filepath.EvalSymlinks(c.Dir)
+	if err != nil {
+		return Sum{}, fmt.Errorf("walk context %s: %w", c.Dir, err)
+	}
+	walker := &lstatFS{root: root}
+	filtered, err := fsutil.NewFilterFS(walker, &fsutil.FilterOpt{ExcludePatterns: c.Excludes})
+	if err != nil {
+		return Sum{}, fmt.Errorf("walk context %s: %w", c.Dir, err)
+	}
 	h := sha256.New()
-	err := fsutil.Walk(ctx, c.Dir, &fsutil.FilterOpt{ExcludePatterns: c.Excludes}, func(p string, info fs.FileInfo, err error) error {
+	err = filtered.Walk(ctx, "/", func(p string, entry fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := entry.Info()
 		if err != nil {
 			return err
 		}
@@ -156,58 +178,46 @@ func (c *Context) Fingerprint(ctx context.Context, cacheDir string) (Sum, error)
 		}
 		sum.Bytes += st.Size
 		// ctime and inode catch rewrites that restore size and mtime.
-		var ino uint64
-		var ctime int64
-		full := filepath.Join(c.Dir, p)
-		if lst, err := os.Lstat(full); err == nil {
-			if sys, ok := lst.Sys().(*syscall.Stat_t); ok {
-				ino, ctime = sys.Ino, sys.Ctim.Nano()
-			}
-		}
+		fst := walker.fileStat(p)
 		e, hit := old.Entries[p]
-		if !hit || e.Size != st.Size || e.MTime != st.ModTime || e.CTime != ctime || e.Inode != ino || e.Mode != st.Mode ||
-			racy(st.ModTime) || racy(ctime) {
-			d, err := hashFile(full)
-			if err != nil {
-				return err
+		if !hit || e.Size != st.Size || e.MTime != st.ModTime || e.CTime != fst.ctime || e.Inode != fst.ino || e.Mode != st.Mode ||
+			racy(st.ModTime) || racy(fst.ctime) {
+			// fsutil clears the socket bit, so BuildKit sends a unix socket
+			// as an empty regular file (the classic builder leaves it out).
+			d := sha256.Sum256(nil)
+			if !fst.socket {
+				var err error
+				if d, err = hashFile(filepath.Join(root, p)); err != nil {
+					return err
+				}
 			}
-			e = cacheEntry{Size: st.Size, MTime: st.ModTime, CTime: ctime, Inode: ino, Mode: st.Mode, Digest: d}
+			e = cacheEntry{Size: st.Size, MTime: st.ModTime, CTime: fst.ctime, Inode: fst.ino, Mode: st.Mode, Digest: d}
 			sum.Hashed++
 		}
 		fresh.Entries[p] = e
-		io.WriteString(h, e.Digest)
+		h.Write(e.Digest[:])
 		return nil
 	})
 	if err != nil {
 		return Sum{}, fmt.Errorf("walk context %s: %w", c.Dir, err)
 	}
 	sum.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	sum.entries = fresh.Entries
 	if cachePath != "" && (sum.Hashed > 0 || len(fresh.Entries) != len(old.Entries)) {
-		_ = writeCache(cachePath, &fresh) // the cache only saves time; a failure to write it is harmless
+		_ = writeStatCache(cachePath, &fresh) // the cache only saves time; a failure to write it is harmless
 	}
 	return sum, nil
 }
 
-func hashFile(p string) (string, error) {
+func hashFile(p string) ([32]byte, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return "", err
+		return [32]byte{}, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", p, err)
+		return [32]byte{}, fmt.Errorf("read %s: %w", p, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func writeCache(path string, c *statCache) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	return atomicwriter.WriteFile(path, b, 0o600)
+	return [32]byte(h.Sum(nil)), nil
 }

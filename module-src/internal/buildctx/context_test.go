@@ -2,6 +2,7 @@ package buildctx
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -113,4 +114,39 @@ func TestStatCacheSkipsUnchangedFilesAndSeesChanges(t *testing.T) {
 	require.NotEmpty(t, entries)
 	require.NoError(t, os.WriteFile(filepath.Join(cache, entries[0].Name()), []byte("{garbage"), 0o600))
 	assert.Equal(t, fingerprint(t, dir, "").Digest, fingerprint(t, dir, cache).Digest)
+}
+
+func TestIgnoreFilesAreReadInsideTheirRoot(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "rules")
+	require.NoError(t, os.WriteFile(outside, []byte("*.log\n"), 0o644))
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM a\n", "sub/rules": "*.tmp\n"})
+	require.NoError(t, os.Symlink(outside, filepath.Join(dir, ".dockerignore")))
+	c, err := Open(dir, "")
+	require.NoError(t, err)
+	assert.Empty(t, c.Excludes, "a link out of the context finds nothing in BuildKit's copy of it")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, ".dockerignore")))
+	require.NoError(t, os.Symlink("/sub/rules", filepath.Join(dir, ".dockerignore")))
+	c, err = Open(dir, "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"*.tmp"}, c.Excludes, "an absolute link is read from the context as root")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, ".dockerignore")))
+	require.NoError(t, os.Symlink("../../../../../sub/rules", filepath.Join(dir, ".dockerignore")))
+	c, err = Open(dir, "")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"*.tmp"}, c.Excludes, "and .. cannot climb out of it")
+}
+
+func TestAUnixSocketIsAnEmptyFileAsBuildKitSendsIt(t *testing.T) {
+	dir := writeTree(t, map[string]string{"Dockerfile": "FROM a\n"})
+	ln, err := net.Listen("unix", filepath.Join(dir, "s.sock"))
+	require.NoError(t, err)
+	defer ln.Close()
+	withSocket := fingerprint(t, dir, "")
+	assert.Equal(t, 2, withSocket.Files)
+	ln.Close()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "s.sock"), nil, 0o755))
+	asFile := fingerprint(t, dir, "")
+	assert.Equal(t, 2, asFile.Files)
 }

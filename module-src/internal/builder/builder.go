@@ -29,8 +29,12 @@ type Request struct {
 	ShmSize        int64 // bytes, 0 = engine default
 
 	// BuildKit only.
-	Secrets []Secret
-	SSH     []SSH
+	// SharedKey is the session's shared key: BuildKit keeps its synced copy
+	// of the local sources (context, Dockerfile directory) per key, so it must
+	// never be shared between contexts (buildctx.Context.SessionKey).
+	SharedKey string
+	Secrets   []Secret
+	SSH       []SSH
 	// Push has BuildKit push the result under Tags (InsecurePush: over plain
 	// HTTP or to a registry with an untrusted certificate).
 	Push         bool

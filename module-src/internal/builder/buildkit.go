@@ -135,7 +135,9 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 			image.Attrs["registry.insecure"] = "true"
 		}
 	}
-	res, err := solve(ctx, c, req, []bkclient.ExportEntry{image}, b.Name())
+	// Without build.pull, images the engine has are read from its store (as
+	// buildx does for the engine's builder): the module pins them there.
+	res, err := solve(ctx, c, req, []bkclient.ExportEntry{image}, b.Name(), "local")
 	if err != nil {
 		return nil, err
 	}
@@ -147,10 +149,14 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 
 // solve runs one Dockerfile solve on c, exporting to exports (or to
 // req.Export when set), with plain progress to req.Progress and step counts.
-func solve(ctx context.Context, c *bkclient.Client, req Request, exports []bkclient.ExportEntry, name string) (*Result, error) {
+// resolveMode is how images are resolved without req.Pull ("" for BuildKit's default).
+func solve(ctx context.Context, c *bkclient.Client, req Request, exports []bkclient.ExportEntry, name, resolveMode string) (*Result, error) {
 	opt, err := solveOpt(req)
 	if err != nil {
 		return nil, err
+	}
+	if resolveMode != "" && !req.Pull {
+		opt.FrontendAttrs["image-resolve-mode"] = resolveMode
 	}
 	if req.Export != nil {
 		exp, done, err := fileExport(*req.Export)
@@ -317,6 +323,7 @@ func solveOpt(req Request) (*bkclient.SolveOpt, error) {
 		attachables = append(attachables, sp)
 	}
 	return &bkclient.SolveOpt{
+		SharedKey:           req.SharedKey,
 		Frontend:            "dockerfile.v0",
 		FrontendAttrs:       attrs,
 		LocalMounts:         map[string]fsutil.FS{"context": ctxFS, "dockerfile": dfFS},

@@ -166,7 +166,7 @@ func (b *DaemonBuildKit) Build(ctx context.Context, req Request) (*Result, error
 		}
 		exports = append(exports, bkclient.ExportEntry{Type: bkclient.ExporterImage, Attrs: attrs})
 	}
-	res, err := solve(ctx, c, req, exports, b.Name())
+	res, err := solve(ctx, c, req, exports, b.Name(), "")
 	if load != nil {
 		if lerr := load.wait(); err == nil && lerr != nil {
 			return nil, fmt.Errorf("load the image into the engine: %w", lerr)

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -35,11 +34,11 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 		// docker_image's words, with the option named.
 		return fmt.Errorf("build.path: Requested build path %s could not be found or you do not have access.", b.Path)
 	}
-	args := stringMap(b.Args)
+	args := b.Args.Strings()
 	if b.UseConfigProxy != nil && *b.UseConfigProxy {
 		args = r.withConfigProxy(args)
 	}
-	df, err := buildctx.ParseDockerfile(bctx.Dockerfile, args)
+	df, err := buildctx.ParseDockerfile(bctx.Dockerfile)
 	if err != nil {
 		return fmt.Errorf("build.dockerfile %s: %w", bctx.DockerfilePath, err)
 	}
@@ -47,7 +46,7 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	if err != nil {
 		return err
 	}
-	inputs, sum, bases, err := r.inputsDigest(ctx, bctx, df, req)
+	inputs, sum, in, err := r.inputsDigest(ctx, bctx, req)
 	if err != nil {
 		return err
 	}
@@ -60,15 +59,17 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	data := r.res.Data
 	data["inputs_digest"] = inputs
 	data["context"] = map[string]any{"files": sum.Files, "bytes": sum.Bytes, "hashed": sum.Hashed, "ignore_file": bctx.IgnoreFile}
+	r.bctx, r.sum = bctx, sum
 
 	if r.pushedByBuildKit() {
-		return r.buildPushed(ctx, df, req, inputs)
+		return r.buildPushed(ctx, df, req, inputs, in)
 	}
 	beforeID := any(nil)
-	upToDate := false
+	labelled, upToDate := false, false
 	if before != nil {
 		beforeID = imageID(before)
-		upToDate = imageLabel(before, InputsLabel) == inputs
+		labelled = imageLabel(before, InputsLabel) == inputs
+		upToDate = labelled && r.builtFrom(imageID(before)) == inputs && len(in.unresolved) == 0
 	}
 	switch {
 	case upToDate && !r.o.ForceSource:
@@ -79,6 +80,10 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 		data["build_reason"] = "image missing"
 	case r.o.ForceSource:
 		data["build_reason"] = "force_source"
+	case labelled && len(in.unresolved) > 0:
+		data["build_reason"] = in.describeUnresolved()
+	case labelled:
+		data["build_reason"] = "the image under the name is not one this host built from these inputs (it carries their label, but its ID was not recorded for them: made from the built image, or built elsewhere)"
 	default:
 		data["build_reason"] = "inputs changed"
 	}
@@ -100,16 +105,16 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 		return err
 	}
 	if _, classic := bld.(*builder.Legacy); classic {
-		// The classic builder pulls a missing base into the engine itself,
-		// after the inputs were recorded as "base missing"; the next run would
-		// then see the base's ID, other inputs, and build again. Pulled here
-		// first, the recorded inputs name the base the build used.
-		pulled, err := r.pullMissingBases(ctx, bases, req.Platforms)
+		// The classic builder pulls an image the engine lacks into the engine
+		// itself; the next run would then pin it in the engine, other inputs,
+		// and build again. Pulled here first, the recorded inputs name the
+		// images the build used.
+		pulled, err := r.pullForClassic(ctx, in, req.Platforms)
 		if err != nil {
 			return err
 		}
 		if pulled {
-			if inputs, err = inputsOf(bctx, sum, bases, req, b.CreatedLabel); err != nil {
+			if inputs, err = inputsOf(bctx, sum, in, req, b.CreatedLabel); err != nil {
 				return err
 			}
 			req.Labels[InputsLabel] = inputs
@@ -129,36 +134,37 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	if after == nil {
 		return fmt.Errorf("build of %s reported image %s, but the engine has no image under that name", r.ref, res.ImageID)
 	}
+	if err := r.recordBuilt(imageID(after), inputs); err != nil {
+		r.m.Warn(fmt.Sprintf("could not record the build of %s on this host (the next run builds again): %v", r.ref, err))
+	}
 	r.res.Changed = true
 	r.settle(before, after)
 	return r.outputs(ctx, req, true)
 }
 
-// pullMissingBases pulls the base images the inputs found missing, as the
-// classic builder would (with source=pull's credentials and retries), puts
-// their IDs in bases, and says whether it pulled any.
-func (r *runner) pullMissingBases(ctx context.Context, bases map[string]string, platforms []string) (bool, error) {
+// pullForClassic pulls the images the inputs pinned in the registry into the
+// engine, as the classic builder would (with source=pull's credentials and
+// retries), pins them in the engine, and says whether it pulled any.
+func (r *runner) pullForClassic(ctx context.Context, in *inputs, platforms []string) (bool, error) {
 	platform := ""
 	if len(platforms) == 1 {
 		platform = platforms[0]
 	}
 	var pulled []string
-	for _, base := range slices.Sorted(maps.Keys(bases)) {
-		if bases[base] != missingBase {
-			continue
+	for _, ref := range in.inRegistry {
+		if _, err := r.pullImage(ctx, ref, platform); err != nil {
+			return false, fmt.Errorf("pull image %s for the classic builder: %w", ref, err)
 		}
-		if _, err := r.pullImage(ctx, base, platform); err != nil {
-			return false, fmt.Errorf("pull base image %s for the classic builder: %w", base, err)
-		}
-		doc, err := r.inspect(ctx, base)
+		doc, err := r.inspect(ctx, ref)
 		if err != nil {
 			return false, err
 		}
 		if doc != nil {
-			bases[base] = imageID(doc)
+			in.images[ref] = "image " + imageID(doc)
 		}
-		pulled = append(pulled, base)
+		pulled = append(pulled, ref)
 	}
+	in.inRegistry = nil
 	if len(pulled) > 0 {
 		r.res.Data["base_images_pulled"] = pulled // beside actions, which keep docker_image's wording
 	}
@@ -173,6 +179,16 @@ func (r *runner) runBuild(ctx context.Context, bld builder.Builder, req builder.
 	req.Progress = &log
 	bctxTimeout, cancel := context.WithTimeout(ctx, time.Duration(r.o.BuildTimeout)*time.Second)
 	defer cancel()
+	var sync *buildctx.Sync
+	if _, classic := bld.(*builder.Legacy); !classic && r.bctx != nil {
+		// The classic builder is sent the whole context each time; BuildKit
+		// keeps a copy per shared key and updates it by stat metadata.
+		sync = r.bctx.SessionKey(r.stateDir("sync"), r.e.Host+"\x00"+bld.Name(), r.sum)
+		req.SharedKey = sync.Key
+		if c, ok := data["context"].(map[string]any); ok {
+			c["fresh_copy"] = sync.Fresh
+		}
+	}
 	start := time.Now()
 	var res *builder.Result
 	retries, err := retry.Do(bctxTimeout, r.retryPolicy(), transientBuildError, func(ctx context.Context) error {
@@ -180,6 +196,9 @@ func (r *runner) runBuild(ctx context.Context, bld builder.Builder, req builder.
 		res, err = bld.Build(ctx, req)
 		return err
 	})
+	if serr := sync.Done(err == nil); serr != nil {
+		r.m.Warn(fmt.Sprintf("could not record what the builder holds of the context (the next build sends all of it): %v", serr))
+	}
 	data["builder"] = bld.Name()
 	data["build_duration"] = time.Since(start).Seconds()
 	data["build_retries"] = retries
@@ -389,13 +408,13 @@ func (r *runner) request(bctx *buildctx.Context, args map[string]string) (builde
 		Excludes:       bctx.Excludes,
 		Tags:           []string{r.ref},
 		Args:           args,
-		Labels:         stringMap(b.Labels),
+		Labels:         b.Labels.Strings(),
 		Target:         b.Target,
 		Platforms:      b.Platform,
 		NoCache:        b.NoCache,
 		Pull:           b.Pull,
 		Network:        b.Network,
-		ExtraHosts:     stringMap(b.EtcHosts),
+		ExtraHosts:     b.EtcHosts.Strings(),
 		Remove:         b.Rm,
 	}
 	if req.Labels == nil {
@@ -647,32 +666,6 @@ func sizeOption(name string, v any, allowUnlimited bool) (int64, error) {
 	default:
 		return 0, fmt.Errorf("%s: expected a size such as 512m or a number of bytes, got %T", name, v)
 	}
-}
-
-// stringMap converts a dict option's values to strings, as docker_image does for build args.
-func stringMap(m map[string]any) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		switch x := v.(type) {
-		case string:
-			out[k] = x
-		case nil:
-			out[k] = ""
-		case bool:
-			if x {
-				out[k] = "True"
-			} else {
-				out[k] = "False"
-			}
-		default:
-			b, _ := json.Marshal(x)
-			out[k] = string(b)
-		}
-	}
-	return out
 }
 
 // cacheDir is where the context stat cache lives: context_cache_dir, else

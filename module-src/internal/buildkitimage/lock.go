@@ -16,8 +16,8 @@ import (
 // do not race: the second waits, then finds the first's result and builds
 // nothing. The lock goes with the process, however it ends.
 func (r *runner) lockImage(ctx context.Context) (release func(), err error) {
-	dir := filepath.Join(filepath.Dir(r.cacheDir()), "locks")
-	if r.cacheDir() == "" {
+	dir := r.stateDir("locks")
+	if dir == "" {
 		dir = filepath.Join(os.TempDir(), fmt.Sprintf("jenkins_ha.buildkit-locks-%d", os.Getuid()))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

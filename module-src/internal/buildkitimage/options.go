@@ -46,13 +46,13 @@ type PullOptions struct {
 type BuildOptions struct {
 	Path            string           `json:"path"`
 	Dockerfile      string           `json:"dockerfile"`
-	Args            map[string]any   `json:"args"`
+	Args            module.StringMap `json:"args"`
 	Target          string           `json:"target"`
-	Labels          map[string]any   `json:"labels"`
+	Labels          module.StringMap `json:"labels"`
 	NoCache         bool             `json:"nocache"`
 	Pull            bool             `json:"pull"`
 	Network         string           `json:"network"`
-	EtcHosts        map[string]any   `json:"etc_hosts"`
+	EtcHosts        module.StringMap `json:"etc_hosts"`
 	Platform        []string         `json:"platform"`
 	Provenance      string           `json:"provenance"`
 	SBOM            bool             `json:"sbom"`

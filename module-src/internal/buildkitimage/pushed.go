@@ -62,12 +62,12 @@ type pushRecord struct {
 }
 
 func (r *runner) pushRecordPath() string {
-	dir := r.cacheDir()
+	dir := r.stateDir("pushed")
 	if dir == "" {
 		return ""
 	}
 	sum := sha256.Sum256([]byte(r.ref))
-	return filepath.Join(filepath.Dir(dir), "pushed", hex.EncodeToString(sum[:12])+".json")
+	return filepath.Join(dir, hex.EncodeToString(sum[:12])+".json")
 }
 
 func (r *runner) readPushRecord() pushRecord {
@@ -97,7 +97,7 @@ func (r *runner) writePushRecord(rec pushRecord) error {
 
 // buildPushed builds on the daemon builder and has it push the result.
 // Its options were checked by checkOptions (checkPushedOptions).
-func (r *runner) buildPushed(ctx context.Context, df *buildctx.Dockerfile, req builder.Request, inputs string) error {
+func (r *runner) buildPushed(ctx context.Context, df *buildctx.Dockerfile, req builder.Request, inputs string, in *inputs) error {
 	data := r.res.Data
 	host, path, err := registryHost(r.name)
 	if err != nil {
@@ -118,7 +118,7 @@ func (r *runner) buildPushed(ctx context.Context, df *buildctx.Dockerfile, req b
 		data["image"] = img
 		data["manifest"] = map[string]any{"digest": digest, "platforms": platforms, "attestations": append([]string{}, slices.Sorted(maps.Keys(req.Attest))...)}
 	}
-	if !r.o.ForceSource && rec.Inputs == inputs && remote != "" && rec.Digest == remote {
+	if !r.o.ForceSource && len(in.unresolved) == 0 && rec.Inputs == inputs && remote != "" && rec.Digest == remote {
 		data["build_reason"] = "none: the inputs are unchanged and the registry's tag has the digest last pushed"
 		result(remote, "Image is up to date")
 		r.res.Diff = idDiff(r.ref, remote, remote)
@@ -127,6 +127,8 @@ func (r *runner) buildPushed(ctx context.Context, df *buildctx.Dockerfile, req b
 	switch {
 	case r.o.ForceSource:
 		data["build_reason"] = "force_source"
+	case len(in.unresolved) > 0:
+		data["build_reason"] = in.describeUnresolved()
 	case remote == "":
 		data["build_reason"] = "image missing in the registry"
 	case rec.Digest != remote:

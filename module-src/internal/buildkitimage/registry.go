@@ -54,10 +54,11 @@ func registryHost(repo string) (host, path string, err error) {
 }
 
 // registryAuth is the X-Registry-Auth value for host: registry_username and
-// registry_password when given, else the docker CLI's config.json lookup
-// (credential helpers included).
+// registry_password when given and host is the registry of name or
+// repository (never sent to the registry of a base image), else the docker
+// CLI's config.json lookup (credential helpers included).
 func (r *runner) registryAuth(host string) (string, error) {
-	if r.o.RegistryUsername != "" {
+	if r.o.RegistryUsername != "" && r.ownRegistry(host) {
 		return registry.EncodeAuthConfig(registry.AuthConfig{Username: r.o.RegistryUsername, Password: r.o.RegistryPassword, ServerAddress: host})
 	}
 	cfg := dockerconfig.LoadDefaultConfigFile(io.Discard)
@@ -79,6 +80,16 @@ func (r *runner) registryAuth(host string) (string, error) {
 		Username: ac.Username, Password: ac.Password, Auth: ac.Auth, ServerAddress: host,
 		IdentityToken: ac.IdentityToken, RegistryToken: ac.RegistryToken,
 	})
+}
+
+// ownRegistry says whether host is the registry of name or repository.
+func (r *runner) ownRegistry(host string) bool {
+	for _, n := range []string{r.o.Name, r.o.Repository} {
+		if h, _, err := registryHost(n); err == nil && n != "" && h == host {
+			return true
+		}
+	}
+	return false
 }
 
 // stream reads an engine JSON message stream and returns the status and

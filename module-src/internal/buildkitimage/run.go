@@ -14,14 +14,15 @@ import (
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
 )
 
 // InputsLabel is the image label that records the digest of everything that
-// fed the build. A later run compares it to decide whether to build at all, so
-// the decision survives across runs and hosts.
+// fed the build. A later run compares it (and this host's record of the image
+// ID it built from those inputs, state.go) to decide whether to build at all.
 const InputsLabel = "io.jenkins-ha.buildkit.inputs"
 
 // maxStdout caps the build log returned in stdout (the tail is kept).
@@ -41,6 +42,11 @@ type runner struct {
 	ref     string // what the engine is asked for: name:tag, ID, or repo@digest
 	res     module.Result
 	actions []string
+
+	// The context of a build, once read: its session key is asked for when
+	// the builder is known (runBuild).
+	bctx *buildctx.Context
+	sum  buildctx.Sum
 }
 
 // Run is the module's entry point.

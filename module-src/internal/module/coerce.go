@@ -175,8 +175,8 @@ func typeName(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// pyStr formats a normalized value the way Python's str() does for the
-// scalar types (True, 3, 1.0, 1e+16). Lists and dicts are shown as JSON.
+// pyStr formats a normalized value the way Python's str() does (True, 3,
+// 1.0, 1e+16, ['a', 1]).
 func pyStr(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -204,6 +204,8 @@ func pyStr(v any) string {
 			return pyFloat(f)
 		}
 		return s
+	case []any, map[string]any:
+		return pyRepr(x)
 	}
 	if b, err := json.Marshal(v); err == nil {
 		return string(b)

@@ -100,9 +100,10 @@ func (m *Module) addNoLogValue(v any) {
 }
 
 // Decode stores Params into v, a pointer to a struct whose json tags are the
-// option names, through a JSON round trip.
+// option names, through a JSON round trip (floats in Python's form, so that a
+// StringMap field gets the text Python's str() gives).
 func (m *Module) Decode(v any) error {
-	b, err := json.Marshal(m.Params)
+	b, err := json.Marshal(pythonFloats(m.Params))
 	if err != nil {
 		return fmt.Errorf("decode module arguments: %w", err)
 	}

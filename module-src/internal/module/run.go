@@ -50,12 +50,19 @@ type RunFunc func(ctx context.Context, m *Module) (Result, error)
 // module runs, os.Stdout points to stderr, so that stray prints from the
 // module or its libraries cannot corrupt the JSON result.
 func Main(spec Spec, run RunFunc) int {
+	return MainArgs(os.Args, os.Stdout, spec, run)
+}
+
+// MainArgs is Main with the process arguments (args[1] is the path of the
+// args file) and the writer of the JSON result given: a multi-call binary
+// passes the module's own.
+func MainArgs(args []string, out io.Writer, spec Spec, run RunFunc) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	stdout := os.Stdout
 	os.Stdout = os.Stderr
 	defer func() { os.Stdout = stdout }()
-	return Run(ctx, os.Args, stdout, os.Getenv, spec, run)
+	return Run(ctx, args, out, os.Getenv, spec, run)
 }
 
 // Run is the testable core of Main. args are the process arguments (args[1]
