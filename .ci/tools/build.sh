@@ -6,6 +6,21 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${TOOLS_CACHE:-$HOME/.cache/jenkins_ha.buildkit/tools}
 tool=$1
+# npm tools: installed from their lock file (here/<dir>/package-lock.json) with `npm ci`, cached by version.
+case "$tool" in
+  npm-groovy-lint)
+    dir="$here/groovy-lint"
+    version=$(node -p "require('$dir/package-lock.json').packages['node_modules/$tool'].version")
+    dest="$cache/$tool-$version"
+    if [ ! -x "$dest/node_modules/.bin/$tool" ]; then
+      rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+      cp "$dir/package.json" "$dir/package-lock.json" "$dest.tmp/"
+      (cd "$dest.tmp" && npm ci --no-audit --no-fund --loglevel=error) >&2
+      rm -rf "$dest" && mv "$dest.tmp" "$dest"
+    fi
+    echo "$dest/node_modules/.bin/$tool"
+    exit 0 ;;
+esac
 tags=""   # build tags
 ldx=""    # extra -ldflags; @VERSION@ is replaced by the module version (v1.2.3), @SEMVER@ by 1.2.3
 # Each tool has its own module (here/<dir>/go.mod) so their dependencies never meet.
@@ -30,6 +45,10 @@ case "$tool" in
   runc) dir=runc; pkg=github.com/opencontainers/runc; mod=github.com/opencontainers/runc; out=runc; env=(CGO_ENABLED=1)
     tags=seccomp  # needs libseccomp-dev and pkg-config (Debian packages)
     ldx='-X main.version=@SEMVER@' ;;
+  # promtool checks and unit-tests the role's Prometheus alerting rules (files/prometheus-alerts.yml).
+  # Prometheus' Go module is v0.<3xx>.<patch> for Prometheus 3.xx.patch.
+  promtool) dir=prometheus; pkg=github.com/prometheus/prometheus/cmd/promtool; mod=github.com/prometheus/prometheus; out=promtool; env=(CGO_ENABLED=0)
+    ldx='-X github.com/prometheus/common/version.Version=@VERSION@' ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 version=$(cd "$here/$dir" && go list -m -f '{{.Version}}' "$mod")

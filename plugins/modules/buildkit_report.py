@@ -14,7 +14,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: buildkit_report
-short_description: HTML build report and Prometheus metrics from the jenkins_images role's report
+short_description: HTML, JUnit and SARIF build reports and Prometheus metrics from the jenkins_images role's report
 version_added: 0.1.0
 author:
   - Jenkins HA platform team (@jenkins-ha)
@@ -26,7 +26,19 @@ description:
   - Writes Prometheus metrics (build duration, success, cache hit ratio, image size, vulnerabilities by severity,
     scan and validation durations, last success time; labelled by image and host) in the text format for
     node_exporter's textfile collector, atomically (temp file and rename), with the Prometheus Go library.
+  - Also writes the metrics the role's alert rules (roles/jenkins_images/files/prometheus-alerts.yml) read - the
+    vulnerabilities and build time of the image each deploy tag holds, the builder's build cache size, the last passing
+    run - and the limits they are held to (C(max_image_age_days), C(max_hours_without_success), the report's
+    C(build_cache.limit)).
+  - Writes JUnit XML in Jenkins' format for its C(junit) step, with a test suite per image, a test case per gate (build, scan,
+    validation, metadata, signing when the report records it, promotion), failed with the reason at the gate that
+    failed, skipped with why where a gate did not run.
+  - Writes SARIF 2.1.0 of the scans (for Jenkins' Warnings Next Generation or code-scanning views), with a run per scanned
+    image with every vulnerability in Trivy's report (C(scan.trivy_report), relative to C(reports_dir)), at level
+    C(error) when its severity fails the gate (the report's C(fail_on)), else C(warning) or C(note). A scan that did not
+    come to a verdict is a failed invocation, not an empty list.
   - Keeps each run's report as JSON under C(reports_dir)/history; the history strip and the size changes come from there.
+    Trivy reports that no run in the history refers to any more are removed.
   - The role calls it on the controller (C(delegate_to localhost)).
 requirements:
   - A Linux amd64 or arm64 build host; the module is a static binary, no Python needed there.
@@ -53,10 +65,24 @@ options:
   metrics_path:
     description: Where to write the metrics (a C(.prom) file in node_exporter's textfile directory).
     type: path
+  junit_path:
+    description: Where to write the JUnit XML report.
+    type: path
+  sarif_path:
+    description: Where to write the SARIF 2.1.0 report of the scan findings.
+    type: path
   history_size:
     description: How many runs the history strip shows.
     type: int
     default: 20
+  max_image_age_days:
+    description: Days after which a deployed image is stale; written into the metrics for the JenkinsImageTooOld alert.
+    type: int
+    default: 30
+  max_hours_without_success:
+    description: Hours without a passing run before the JenkinsImagesNoSuccessfulRun alert fires; written into the metrics.
+    type: int
+    default: 26
 """
 
 EXAMPLES = r"""
@@ -66,6 +92,8 @@ EXAMPLES = r"""
     reports_dir: /var/lib/jenkins-images/reports/build-1
     html_path: /var/lib/jenkins-images/reports/build-1/build-report-latest.html
     metrics_path: /var/lib/node_exporter/textfile/jenkins_images_build-1.prom
+    junit_path: /var/lib/jenkins-images/reports/build-1/build-report-latest.junit.xml
+    sarif_path: /var/lib/jenkins-images/reports/build-1/build-report-latest.sarif
   delegate_to: localhost
 """
 
@@ -85,6 +113,14 @@ html_path:
 metrics_path:
   description: The metrics file written.
   returned: with metrics_path
+  type: str
+junit_path:
+  description: The JUnit XML report written.
+  returned: with junit_path
+  type: str
+sarif_path:
+  description: The SARIF report written.
+  returned: with sarif_path
   type: str
 history_file:
   description: This run's report in the history.

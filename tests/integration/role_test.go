@@ -50,6 +50,7 @@ type buildReport struct {
 	Summary struct {
 		Built, Unchanged, Promoted, Failed []string
 	} `json:"summary"`
+	BuildCache map[string]any `json:"build_cache"`
 }
 
 func readReport(t *testing.T, dir string) buildReport {
@@ -107,6 +108,7 @@ func cleanupNamespace(t *testing.T, namespace string) {
 
 func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
 	_, namespace, reports, vars := roleSetup(t)
+	vars["jenkins_images_cache_limit"] = "1TB" // the shared engine's cache is never over it: no cache alert
 
 	// Check mode first: it says what each build would do and builds and writes nothing.
 	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images", "--check")
@@ -133,6 +135,9 @@ func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
 	assert.Equal(t, "2.479.3", master.label("org.opencontainers.image.version"))
 	assert.NotEmpty(t, master.label("org.opencontainers.image.created"))
 	assert.Equal(t, "jenkins-builder", master.label("io.jenkins-ha.builder"))
+	checkPassingRunReports(t, reports, []string{"master", "dind", "maven", "python", "nodejs"})
+	assert.Equal(t, "engine", r.BuildCache["builder"], "the engine's build cache, measured")
+	assert.Greater(t, r.BuildCache["total_bytes"], 0.0)
 
 	// Check mode now predicts the no-op: nothing would change.
 	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images", "--check")
@@ -152,11 +157,16 @@ func TestRoleSiteBuildsTheSetThenNoOp(t *testing.T) {
 	scan := r.BuildResults.Master["scan"].(map[string]any)
 	assert.Equal(t, "passed", scan["status"], "an unchanged image shows its last scan")
 	assert.NotEmpty(t, scan["from"], "and the run that scanned it")
+	outcomes := junitOutcomes(t, reports)
+	assert.Equal(t, "passed", outcomes["master/build"], "an unchanged image is a passing build")
+	assert.Contains(t, outcomes["master/scan"], "skipped: not needed: ", "no gate ran for an image already deployed")
+	assert.Len(t, sarifRuns(t, reports), 5, "the last scans of unchanged images are still listed")
 	t.Logf("whole role on the local inventory: cold %.1fs, no-op %.1fs, rebuilt on no-op: %d", cold.Seconds(), noop.Seconds(), len(r.Summary.Built))
 }
 
 func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 	s, namespace, reports, vars := roleSetup(t)
+	vars["jenkins_images_cache_limit"] = "1KB" // any build cache is over it: the cache alert fires
 
 	// A good controller and python agent are deployed first.
 	vars["images_to_build"] = "master"
@@ -184,6 +194,16 @@ func TestRoleGatesKeepTheDeployedImage(t *testing.T) {
 	checkHTMLReport(t, reports, "python", "scan", "CVE-2099-0001")
 	checkMetrics(t, reports, "python", 0)
 	checkGateMetric(t, reports, "python", "scan")
+	checkFailedScanReports(t, reports)
+
+	// With no severity failing the gate, the vulnerable python agent is promoted: now a deployed image has a
+	// critical vulnerability, and Prometheus says so.
+	vars["jenkins_build_fail_on_critical"] = false
+	out, ok = playbook(t, "playbooks/site.yml", vars)
+	require.True(t, ok, out)
+	assert.NotEqual(t, goodPython, deployed("jenkins-agent-python"))
+	checkDeployedCriticalReports(t, reports)
+	delete(vars, "jenkins_build_fail_on_critical")
 
 	// A controller that never becomes ready fails validation within its budget.
 	vars["images_to_build"] = "master"
@@ -360,6 +380,8 @@ func TestRoleWithAContainerBuilder(t *testing.T) {
 	assert.Equal(t, int64(256<<20), info.HostConfig.Memory, "jenkins_build_memory_limit on the builder")
 	assert.Equal(t, int64(100000), info.HostConfig.CPUQuota, "jenkins_build_cpu_limit on the builder")
 	assert.True(t, registryManifestExists(t, plainRegistry, namespace+"-cache/jenkins-master", "buildcache", false), "the controller's registry cache")
+	assert.Equal(t, bname, r.BuildCache["builder"], "the builder's own cache is measured for the cache alert")
+	assert.Greater(t, r.BuildCache["total_bytes"], 0.0)
 
 	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
 	require.True(t, ok, out)

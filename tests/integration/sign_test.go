@@ -361,6 +361,10 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 	r := readReport(t, reports)
 	assert.Equal(t, []string{"python"}, r.Summary.Promoted)
 	assert.Empty(t, r.Summary.Failed)
+	signing, _ := r.BuildResults.Agents["python"]["checks"].(map[string]any)["signing"].(map[string]any)
+	require.NotNil(t, signing, "the report records the signing gate")
+	assert.Equal(t, "passed", signing["status"])
+	assert.Contains(t, signing["detail"], "verified with "+pub)
 	deployed := prefix + "jenkins-agent-python:latest"
 	for _, args := range [][]string{
 		{"verify", "--key", pub, "--insecure-ignore-tlog", deployed},
@@ -404,7 +408,7 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 	r = readReport(t, reports)
 	assert.Empty(t, r.Summary.Promoted)
 	require.Len(t, r.Summary.Failed, 1)
-	assert.Contains(t, r.Summary.Failed[0], "python: failed at the signature gate - key: "+key+": the password from key_password_file "+wrongPw+" does not decrypt it")
+	assert.Contains(t, r.Summary.Failed[0], "python: failed at the signing gate - key: "+key+": the password from key_password_file "+wrongPw+" does not decrypt it")
 	assert.NotContains(t, out, keyPassword)
 }
 

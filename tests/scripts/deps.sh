@@ -23,6 +23,11 @@ command -v ssh-agent >/dev/null 2>&1 || need+=(openssh-client)
 command -v crontab >/dev/null 2>&1 || need+=(cron)
 # chromium: the HTML build report is checked in a real headless browser.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# xmllint checks the JUnit report against its schema; a JDK and Node.js (>= 20, with npm) run
+# npm-groovy-lint on the example Jenkinsfile; npm also fetches the pinned schemas (tests/scripts/schemas.sh).
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 # The benchmark harness (quick mode): sshd for the per-task SSH workload, and
 # community.docker (Debian's ansible package; it carries its own Docker API client) as a contender.
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)

@@ -2,16 +2,26 @@ package buildkitreport
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/docker/go-units"
 	"github.com/prometheus/client_golang/prometheus"
 )
+
+// Limits are the alerting policy the metrics carry beside the facts, so the
+// shipped alert rules (files/prometheus-alerts.yml) compare one with the
+// other and the thresholds stay role variables.
+type Limits struct {
+	ImageAge       time.Duration // a deployed image older than this is stale
+	WithoutSuccess time.Duration // this long without a passing run is an outage
+}
 
 // WriteMetrics writes the run's metrics in the Prometheus text format for
 // node_exporter's textfile collector (prometheus.WriteToTextfile writes a
 // temp file and renames it). h is the history including r, for the last
-// success of each image.
-func WriteMetrics(path string, r *Report, h History) error {
+// success of each image and the scans of deployed images.
+func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 	reg := prometheus.NewRegistry()
 	host := r.BuildHost
 	imageLabels := []string{"image", "host"}
@@ -33,6 +43,14 @@ func WriteMetrics(path string, r *Report, h History) error {
 	runSuccess := gauge("jenkins_images_run_success", "1 if the last run of the role passed for every image.", "host")
 	runDuration := gauge("jenkins_images_run_duration_seconds", "Seconds the last run of the role took.", "host")
 	runTime := gauge("jenkins_images_run_timestamp_seconds", "Unix time the last run started.", "host")
+	deployedVulns := gauge("jenkins_image_deployed_vulnerabilities", "Vulnerabilities, by severity, of the image the deploy tag holds, from its last scan.", "image", "host", "severity")
+	deployedCreated := gauge("jenkins_image_deployed_created_timestamp_seconds", "Unix time the image the deploy tag holds was built.", imageLabels...)
+	ageLimit := gauge("jenkins_images_image_age_limit_seconds", "A deployed image older than this is stale (jenkins_images_max_image_age_days).", "host")
+	cacheBytes := gauge("jenkins_images_build_cache_bytes", "Size of the builder's build cache after the last run's builds.", "host", "builder")
+	cacheLimit := gauge("jenkins_images_build_cache_limit_bytes", "Size policy of the builder's build cache (jenkins_images_cache_limit).", "host", "builder")
+	lastRunSuccess := gauge("jenkins_images_last_success_timestamp_seconds", "Unix time the last run that passed for every image started.", "host")
+	firstRun := gauge("jenkins_images_first_run_timestamp_seconds", "Unix time the first recorded run started.", "host")
+	successLimit := gauge("jenkins_images_success_interval_limit_seconds", "Longest time without a passing run before it is an outage (jenkins_images_max_hours_without_success).", "host")
 
 	for _, e := range r.Images() {
 		l := prometheus.Labels{"image": e.Name, "host": host}
@@ -67,11 +85,44 @@ func WriteMetrics(path string, r *Report, h History) error {
 		if t, ok := lastPassed(h, e.Name); ok {
 			lastSuccess.With(l).Set(float64(t.Unix()))
 		}
+		if e.Deployed != nil {
+			if t, ok := e.Deployed.CreatedAt(); ok {
+				deployedCreated.With(l).Set(float64(t.Unix()))
+			}
+			if scan := DeployedScan(r, e, h); scan != nil {
+				for _, sev := range []string{"critical", "high", "medium", "low", "unknown"} {
+					deployedVulns.With(prometheus.Labels{"image": e.Name, "host": host, "severity": sev}).Set(float64(scan.Counts[sev]))
+				}
+			}
+		}
 	}
 	hl := prometheus.Labels{"host": host}
 	runSuccess.With(hl).Set(b2f(r.Verdict == "passed"))
 	runDuration.With(hl).Set(r.Duration)
 	runTime.With(hl).Set(float64(r.Started().Unix()))
+	if t := parseTime(r.LastSuccess); !t.IsZero() {
+		lastRunSuccess.With(hl).Set(float64(t.Unix()))
+	}
+	if t := parseTime(r.FirstRun); !t.IsZero() {
+		firstRun.With(hl).Set(float64(t.Unix()))
+	}
+	if limits.ImageAge > 0 {
+		ageLimit.With(hl).Set(limits.ImageAge.Seconds())
+	}
+	if limits.WithoutSuccess > 0 {
+		successLimit.With(hl).Set(limits.WithoutSuccess.Seconds())
+	}
+	if c := r.BuildCache; c != nil && c.Error == "" {
+		bl := prometheus.Labels{"host": host, "builder": c.Builder}
+		cacheBytes.With(bl).Set(float64(c.TotalBytes))
+		if strings.TrimSpace(c.Limit) != "" {
+			n, err := units.RAMInBytes(c.Limit)
+			if err != nil {
+				return fmt.Errorf("report.build_cache.limit: %q is not a size such as 10GB: %v", c.Limit, err)
+			}
+			cacheLimit.With(bl).Set(float64(n))
+		}
+	}
 	if err := prometheus.WriteToTextfile(path, reg); err != nil {
 		return fmt.Errorf("metrics_path: %w", err)
 	}

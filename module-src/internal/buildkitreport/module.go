@@ -6,26 +6,36 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/docker/go-units"
+
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 )
 
 // Options are the module's arguments after validation.
 type Options struct {
-	Report      map[string]any `json:"report"`
-	ReportsDir  string         `json:"reports_dir"`
-	HTMLPath    string         `json:"html_path"`
-	MetricsPath string         `json:"metrics_path"`
-	HistorySize int            `json:"history_size"`
+	Report                 map[string]any `json:"report"`
+	ReportsDir             string         `json:"reports_dir"`
+	HTMLPath               string         `json:"html_path"`
+	MetricsPath            string         `json:"metrics_path"`
+	JUnitPath              string         `json:"junit_path"`
+	SARIFPath              string         `json:"sarif_path"`
+	HistorySize            int            `json:"history_size"`
+	MaxImageAgeDays        int            `json:"max_image_age_days"`
+	MaxHoursWithoutSuccess int            `json:"max_hours_without_success"`
 }
 
 // Spec is the module's argument spec.
 func Spec() module.Spec {
 	return module.Spec{Options: map[string]*module.Option{
-		"report":       {Type: module.TypeDict, Required: true},
-		"reports_dir":  {Type: module.TypePath, Required: true},
-		"html_path":    {Type: module.TypePath},
-		"metrics_path": {Type: module.TypePath},
-		"history_size": {Type: module.TypeInt, Default: 20},
+		"report":                    {Type: module.TypeDict, Required: true},
+		"reports_dir":               {Type: module.TypePath, Required: true},
+		"html_path":                 {Type: module.TypePath},
+		"metrics_path":              {Type: module.TypePath},
+		"junit_path":                {Type: module.TypePath},
+		"sarif_path":                {Type: module.TypePath},
+		"history_size":              {Type: module.TypeInt, Default: 20},
+		"max_image_age_days":        {Type: module.TypeInt, Default: 30},
+		"max_hours_without_success": {Type: module.TypeInt, Default: 26},
 	}}
 }
 
@@ -38,6 +48,12 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if o.HistorySize < 1 {
 		return module.Result{}, fmt.Errorf("history_size: must be 1 or more, got %d", o.HistorySize)
 	}
+	if o.MaxImageAgeDays < 1 {
+		return module.Result{}, fmt.Errorf("max_image_age_days: must be 1 or more, got %d", o.MaxImageAgeDays)
+	}
+	if o.MaxHoursWithoutSuccess < 1 {
+		return module.Result{}, fmt.Errorf("max_hours_without_success: must be 1 or more, got %d", o.MaxHoursWithoutSuccess)
+	}
 	b, err := json.Marshal(o.Report)
 	if err != nil {
 		return module.Result{}, err
@@ -48,6 +64,11 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 	if r.Started().IsZero() {
 		return module.Result{}, fmt.Errorf("report: build_timestamp %q is not an RFC 3339 time", r.BuildTimestamp)
+	}
+	if c := r.BuildCache; c != nil && c.Limit != "" {
+		if _, err := units.RAMInBytes(c.Limit); err != nil {
+			return module.Result{}, fmt.Errorf("report: build_cache.limit %q is not a size such as 10GB: %v", c.Limit, err)
+		}
 	}
 	r.Duration = time.Since(r.Started()).Seconds()
 	r.Verdict = "passed"
@@ -63,7 +84,26 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
 	}
 	CarryOver(&r, h)
+	Carry(&r, h)
 	h = append(h, &r)
+	// Every document is rendered before anything is written: a report that
+	// cannot be rendered leaves the history and the last documents as they were.
+	docs := []struct {
+		option, path string
+		render       func() ([]byte, error)
+	}{
+		{"html_path", o.HTMLPath, func() ([]byte, error) { return RenderHTML(&r, h) }},
+		{"junit_path", o.JUnitPath, func() ([]byte, error) { return RenderJUnit(&r) }},
+		{"sarif_path", o.SARIFPath, func() ([]byte, error) { return RenderSARIF(&r, o.ReportsDir) }},
+	}
+	rendered := make([][]byte, len(docs))
+	for i, d := range docs {
+		if d.path != "" {
+			if rendered[i], err = d.render(); err != nil {
+				return module.Result{}, err
+			}
+		}
+	}
 	saved, err := Save(o.ReportsDir, &r)
 	if err != nil {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
@@ -71,21 +111,25 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	data["history_file"] = saved
 	data["report"] = &r // with the scans carried over to unchanged images
 	data["history_runs"] = len(h)
-	if o.HTMLPath != "" {
-		page, err := RenderHTML(&r, h)
-		if err != nil {
-			return module.Result{}, err
+	for i, d := range docs {
+		if d.path == "" {
+			continue
 		}
-		if err := writeAtomic(o.HTMLPath, page); err != nil {
-			return module.Result{}, fmt.Errorf("html_path: %w", err)
+		if err := writeAtomic(d.path, rendered[i]); err != nil {
+			return module.Result{}, fmt.Errorf("%s: %w", d.option, err)
 		}
-		data["html_path"] = o.HTMLPath
+		data[d.option] = d.path
 	}
 	if o.MetricsPath != "" {
-		if err := WriteMetrics(o.MetricsPath, &r, h); err != nil {
+		limits := Limits{ImageAge: time.Duration(o.MaxImageAgeDays) * 24 * time.Hour,
+			WithoutSuccess: time.Duration(o.MaxHoursWithoutSuccess) * time.Hour}
+		if err := WriteMetrics(o.MetricsPath, &r, h, limits); err != nil {
 			return module.Result{}, err
 		}
 		data["metrics_path"] = o.MetricsPath
+	}
+	if err := PruneScans(o.ReportsDir, h); err != nil {
+		m.Warn(fmt.Sprintf("reports_dir: old Trivy reports not removed: %v", err))
 	}
 	return module.Result{Changed: true, Msg: fmt.Sprintf("run %s: report written", r.Verdict), Data: data}, nil
 }

@@ -1,7 +1,8 @@
 // Package buildkitreport is the buildkit_report module: it turns the
 // jenkins_images role's build report into a self-contained HTML page (with a
-// history of the previous runs) and Prometheus metrics for node_exporter's
-// textfile collector.
+// history of the previous runs), Prometheus metrics for node_exporter's
+// textfile collector, JUnit XML for Jenkins' junit step (one test case per
+// image and gate) and SARIF 2.1.0 of the scan findings.
 package buildkitreport
 
 import (
@@ -29,9 +30,63 @@ type Report struct {
 		Promoted  []string `json:"promoted"`
 		Failed    []string `json:"failed"`
 	} `json:"summary"`
+	// BuildCache is the builder's build cache after the builds, and its size policy.
+	BuildCache *BuildCache `json:"build_cache,omitempty"`
 	// Filled in by the module.
 	Duration float64 `json:"duration"`
 	Verdict  string  `json:"verdict"`
+	// LastSuccess is the start of the last run that passed (this one
+	// included), FirstRun the start of the first run recorded: carried from
+	// run to run in the history, so they outlive its window.
+	LastSuccess string `json:"last_success,omitempty"`
+	FirstRun    string `json:"first_run,omitempty"`
+}
+
+// BuildCache is what buildkit_cache state=info said of the builder's cache.
+type BuildCache struct {
+	Builder    string `json:"builder"`
+	TotalBytes int64  `json:"total_bytes"`
+	Limit      string `json:"limit"`           // a size such as 10GB (jenkins_images_cache_limit)
+	Error      string `json:"error,omitempty"` // why it could not be measured
+}
+
+// Scan is an image's last vulnerability scan.
+type Scan struct {
+	Status   string         `json:"status"` // passed, failed, error, skipped
+	Counts   map[string]int `json:"counts"`
+	Findings []string       `json:"findings"`
+	Report   string         `json:"report"` // Trivy's JSON on the build host
+	SBOM     string         `json:"sbom"`
+	Msg      string         `json:"msg,omitempty"`
+	// TrivyReport is Trivy's JSON report copied beside the reports, relative
+	// to reports_dir: the SARIF findings are read from it.
+	TrivyReport string `json:"trivy_report,omitempty"`
+	// From is the run whose scan of this same image is shown (an
+	// unchanged image is not scanned again).
+	From string `json:"from,omitempty"`
+}
+
+// ran says whether the scan ran and came to a verdict.
+func (s *Scan) ran() bool { return s.Status == "passed" || s.Status == "failed" }
+
+// Check is the outcome of one gate that the role decides itself
+// (validation, metadata; signing when it is on).
+type Check struct {
+	Status   string  `json:"status"` // passed, failed, skipped
+	Detail   string  `json:"detail"`
+	Duration float64 `json:"duration,omitempty"`
+}
+
+// Deployed is the image that the deploy tag holds after the run.
+type Deployed struct {
+	ImageID string `json:"image_id"`
+	Created string `json:"created"` // RFC 3339, from the engine
+}
+
+// CreatedAt is when the deployed image was built.
+func (d *Deployed) CreatedAt() (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, d.Created)
+	return t, err == nil && !t.IsZero()
 }
 
 // Entry is one image's result.
@@ -54,16 +109,12 @@ type Entry struct {
 	Error              string   `json:"error"`
 	ScanDuration       *float64 `json:"scan_duration"`
 	ValidationDuration *float64 `json:"validation_duration"`
-	Scan               struct {
-		Status   string         `json:"status"`
-		Counts   map[string]int `json:"counts"`
-		Findings []string       `json:"findings"`
-		Report   string         `json:"report"`
-		SBOM     string         `json:"sbom"`
-		// From is the run whose scan of this same image is shown (an
-		// unchanged image is not scanned again).
-		From string `json:"from,omitempty"`
-	} `json:"scan"`
+	Scan               Scan     `json:"scan"`
+	// Checks holds each gate's own outcome, where Gate names only the first
+	// that failed: validation, metadata, and signing when it is on.
+	Checks map[string]*Check `json:"checks,omitempty"`
+	// Deployed is what the deploy tag holds after the run (nil: nothing).
+	Deployed *Deployed `json:"deployed,omitempty"`
 }
 
 // Passed says whether the image is fine after this run: it passed its gates,
@@ -94,10 +145,7 @@ type NamedEntry struct {
 }
 
 // Started is the run's start time.
-func (r *Report) Started() time.Time {
-	t, _ := time.Parse(time.RFC3339, r.BuildTimestamp)
-	return t
-}
+func (r *Report) Started() time.Time { return parseTime(r.BuildTimestamp) }
 
 // History holds the previous runs' reports, oldest first.
 type History []*Report
@@ -178,22 +226,119 @@ func CarryOver(r *Report, earlier History) {
 		if e.Status != "unchanged" || e.ImageID == "" || (e.Scan.Status != "" && e.Scan.Status != "skipped") {
 			continue
 		}
-	search:
-		for i := len(earlier) - 1; i >= 0; i-- {
-			for _, p := range earlier[i].Images() {
-				if p.Name != e.Name || p.ImageID != e.ImageID || p.Scan.Status == "" || p.Scan.Status == "skipped" {
-					continue
-				}
-				e.Scan = p.Scan
-				if e.Scan.From == "" {
-					e.Scan.From = earlier[i].BuildTimestamp
-				}
-				e.ScanDuration = nil // no scan ran in this run
-				if e.CacheHitRatio == nil {
-					e.CacheHitRatio = p.CacheHitRatio
-				}
-				break search
+		p, run := lastScanOf(earlier, e.Name, e.ImageID)
+		if p == nil {
+			continue
+		}
+		e.Scan = p.Scan
+		if e.Scan.From == "" {
+			e.Scan.From = run.BuildTimestamp
+		}
+		e.ScanDuration = nil // no scan ran in this run
+		if e.CacheHitRatio == nil {
+			e.CacheHitRatio = p.CacheHitRatio
+		}
+	}
+}
+
+// lastScanOf finds the latest run in h that scanned image (by name) with
+// this image ID, and the image's entry there.
+func lastScanOf(h History, image, imageID string) (*Entry, *Report) {
+	for i := len(h) - 1; i >= 0; i-- {
+		for _, p := range h[i].Images() {
+			if p.Name == image && p.ImageID == imageID && p.Scan.Status != "" && p.Scan.Status != "skipped" {
+				return p.Entry, h[i]
 			}
 		}
 	}
+	return nil, nil
+}
+
+// DeployedScan is the last scan of the image the deploy tag holds after r:
+// this run's (or carried over) when it is the candidate, else the latest
+// scan of that image ID in h. Nil when none is known.
+func DeployedScan(r *Report, e NamedEntry, h History) *Scan {
+	if e.Deployed == nil || e.Deployed.ImageID == "" {
+		return nil
+	}
+	if e.ImageID == e.Deployed.ImageID && e.Scan.ran() {
+		return &e.Scan
+	}
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i] == r {
+			continue
+		}
+		for _, p := range h[i].Images() {
+			if p.Name == e.Name && p.ImageID == e.Deployed.ImageID && p.Scan.ran() {
+				return &p.Scan
+			}
+		}
+	}
+	return nil
+}
+
+// Carry fills r's LastSuccess and FirstRun from the run before it (the last
+// of earlier); histories written before these fields are read as they are.
+func Carry(r *Report, earlier History) {
+	r.FirstRun = r.BuildTimestamp
+	if len(earlier) > 0 {
+		r.FirstRun = earlier[0].BuildTimestamp
+		if last := earlier[len(earlier)-1]; last.FirstRun != "" {
+			r.FirstRun = last.FirstRun
+		}
+	}
+	if r.Verdict == "passed" {
+		r.LastSuccess = r.BuildTimestamp
+		return
+	}
+	for i := len(earlier) - 1; i >= 0; i-- {
+		p := earlier[i]
+		if p.Verdict == "passed" {
+			r.LastSuccess = p.BuildTimestamp
+			return
+		}
+		if p.LastSuccess != "" {
+			r.LastSuccess = p.LastSuccess
+			return
+		}
+	}
+}
+
+// parseTime reads an RFC 3339 time of the report; zero when empty or not one.
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339, s)
+	return t
+}
+
+// PruneScans removes the Trivy reports (*.trivy.json) kept beside the reports
+// that no run in h refers to any more, in the directories the runs of h keep
+// them in: the SARIF of every run in the history can still be read.
+func PruneScans(reportsDir string, h History) error {
+	keep := map[string]bool{}
+	dirs := map[string]bool{}
+	for _, r := range h {
+		for _, e := range r.Images() {
+			if p := e.Scan.TrivyReport; p != "" {
+				if !filepath.IsAbs(p) {
+					p = filepath.Join(reportsDir, p)
+				}
+				keep[filepath.Clean(p)] = true
+				dirs[filepath.Dir(filepath.Clean(p))] = true
+			}
+		}
+	}
+	for dir := range dirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*.trivy.json"))
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			if !keep[filepath.Clean(f)] {
+				if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
