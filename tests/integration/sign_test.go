@@ -365,6 +365,7 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 	require.NotNil(t, signing, "the report records the signing gate")
 	assert.Equal(t, "passed", signing["status"])
 	assert.Contains(t, signing["detail"], "verified with "+pub)
+	assert.Equal(t, "passed", signingOutcome(t, reports), "the JUnit report's signing case")
 	deployed := prefix + "jenkins-agent-python:latest"
 	for _, args := range [][]string{
 		{"verify", "--key", pub, "--insecure-ignore-tlog", deployed},
@@ -409,6 +410,7 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 	assert.Empty(t, r.Summary.Promoted)
 	require.Len(t, r.Summary.Failed, 1)
 	assert.Contains(t, r.Summary.Failed[0], "python: failed at the signing gate - key: "+key+": the password from key_password_file "+wrongPw+" does not decrypt it")
+	assert.Contains(t, signingOutcome(t, reports), "failed: key: "+key+": the password from key_password_file")
 	assert.NotContains(t, out, keyPassword)
 }
 
@@ -450,4 +452,17 @@ func BenchmarkSignOnePromotion(b *testing.B) {
 	b.ReportMetric(sign.Seconds()/n, "sign-s/op")
 	b.ReportMetric(verify.Seconds()/n, "verify-s/op")
 	b.ReportMetric((sign+verify).Seconds()/build.Seconds(), "ratio")
+}
+
+// signingOutcome is the outcome of the python agent's signing case in the run's JUnit report.
+func signingOutcome(t *testing.T, reports string) string {
+	t.Helper()
+	outcomes := junitOutcomes(t, reports)
+	for k, v := range outcomes {
+		if strings.HasSuffix(k, "/signing") && strings.Contains(k, "python") {
+			return v
+		}
+	}
+	t.Fatalf("no signing case for python in the JUnit report: %v", outcomes)
+	return ""
 }
