@@ -725,6 +725,13 @@ builder:
   returned: when a build ran
   type: str
   sample: buildkit (docker engine)
+builder_driver:
+  description:
+    - The kind of builder that ran the build, for playbooks to test (C(builder) is for people).
+    - C(docker) (the engine's embedded BuildKit), C(docker-container), C(remote) or C(legacy) (the engine's classic builder).
+  returned: when a build ran
+  type: str
+  sample: docker
 build_reason:
   description: Why the module built, or C(none) and why it did not.
   returned: with C(source=build)
