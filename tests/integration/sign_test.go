@@ -356,7 +356,12 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 	vars["jenkins_build_signing_key_password_file"] = pwFile
 	vars["jenkins_build_signing_public_key"] = pub
 
-	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	// Check mode verifies the base (it only reads) and signs nothing.
+	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images", "--check")
+	require.True(t, ok, out)
+	assert.False(t, registryManifestExists(t, plainRegistry, namespace+"/jenkins-agent-python", "candidate", false), "check mode pushed nothing")
+
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
 	require.True(t, ok, out)
 	r := readReport(t, reports)
 	assert.Equal(t, []string{"python"}, r.Summary.Promoted)
@@ -375,6 +380,11 @@ func TestRoleSignsWhatItPromotes(t *testing.T) {
 		out, err := cosign.run(t, dir, args...)
 		assert.NoError(t, err, "cosign %v: %s", args, out)
 	}
+	// Run again: nothing changed, so nothing is built, signed or pushed.
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	require.True(t, ok, out)
+	assert.Regexp(t, `localhost\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0`, out, "the second run is a no-op")
+
 	// A deploy's check (playbooks/verify-images.yml): the deploy tag is signed and passed the gate.
 	verifyVars := map[string]any{"jenkins_images_registry": plainRegistry + "/", "jenkins_images_namespace": namespace,
 		"jenkins_images_verify_repositories": []any{"jenkins-agent-python"}, "jenkins_build_signing_public_key": pub}
