@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -475,4 +476,46 @@ func signingOutcome(t *testing.T, reports string) string {
 	}
 	t.Fatalf("no signing case for python in the JUnit report: %v", outcomes)
 	return ""
+}
+
+// TestSignWithRegistryCredentials: a registry with authentication, reached
+// with registry_username/registry_password (masked in the result); without
+// them the task fails saying the registry refused.
+func TestSignWithRegistryCredentials(t *testing.T) {
+	requireRegistries(t)
+	_, key, pub, pwFile := keyFiles(t)
+	image := authRegistry + "/" + randomRepo() + ":1"
+	img, err := random.Image(256, 1)
+	require.NoError(t, err)
+	ref, err := name.ParseReference(image)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: registryUser, Password: registryPassword})))
+
+	creds := map[string]any{"registry_username": registryUser, "registry_password": registryPassword}
+	signed := run(t, "buildkit_sign", merge(map[string]any{"image": image, "key": key, "key_password_file": pwFile}, creds))
+	require.False(t, signed.failed(), signed.msg())
+	assert.True(t, signed.changed())
+	assert.NotContains(t, toJSON(t, signed), registryPassword)
+	verified := run(t, "buildkit_sign", merge(map[string]any{"image": image, "state": "verified", "public_key": []any{pub}}, creds))
+	require.False(t, verified.failed(), verified.msg())
+
+	anonymous := run(t, "buildkit_sign", map[string]any{"image": image, "state": "verified", "public_key": []any{pub}})
+	assert.True(t, anonymous.failed())
+	assert.Contains(t, anonymous.msg(), image+": the registry "+authRegistry+" refused access (401 Unauthorized): log in to it (docker login) or give credentials (registry_username/registry_password")
+	wrong := run(t, "buildkit_sign", map[string]any{"image": image, "state": "verified", "public_key": []any{pub},
+		"registry_username": registryUser, "registry_password": "not-it"})
+	assert.True(t, wrong.failed())
+	assert.Contains(t, wrong.msg(), "registry_username/registry_password: "+image+": the registry "+authRegistry+" refused access")
+	assert.NotContains(t, toJSON(t, wrong), "not-it")
+}
+
+func merge(a, b map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }

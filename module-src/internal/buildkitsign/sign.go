@@ -130,6 +130,13 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		if errors.As(err, &ie) {
 			return module.Result{Data: data}, fmt.Errorf("image: %w", err)
 		}
+		var ae *signing.AuthError
+		if errors.As(err, &ae) {
+			if o.RegistryUsername != "" {
+				return module.Result{Data: data}, fmt.Errorf("registry_username/registry_password: %w (these were refused)", err)
+			}
+			return module.Result{Data: data}, fmt.Errorf("%w (registry_username/registry_password, or the docker config's credentials)", err)
+		}
 		return module.Result{Data: data}, err
 	}
 	data["digest"] = t.Digest.DigestStr()

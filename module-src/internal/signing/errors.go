@@ -2,6 +2,7 @@ package signing
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -29,4 +30,16 @@ type VerifyError struct {
 
 func (e *VerifyError) Error() string {
 	return fmt.Sprintf("verification of %s (%s) with %s failed: %s", e.Image, e.Digest, strings.Join(e.Keys, ", "), e.Reason)
+}
+
+// AuthError says the registry refused the request for want of credentials.
+type AuthError struct {
+	Registry string
+	Image    string
+	Status   int
+}
+
+func (e *AuthError) Error() string {
+	return fmt.Sprintf("%s: the registry %s refused access (%d %s): log in to it (docker login) or give credentials",
+		e.Image, e.Registry, e.Status, http.StatusText(e.Status))
 }

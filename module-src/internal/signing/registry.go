@@ -81,6 +81,10 @@ func (r Registry) Resolve(ctx context.Context, image string) (Target, error) {
 		if isNotFound(err) {
 			return Target{}, &NotFoundError{Image: image}
 		}
+		var terr *transport.Error
+		if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
+			return Target{}, &AuthError{Registry: ref.Context().RegistryStr(), Image: image, Status: terr.StatusCode}
+		}
 		return Target{}, fmt.Errorf("resolve %s: %w", image, err)
 	}
 	if desc.Digest.Algorithm != "sha256" {
