@@ -26,6 +26,7 @@ import (
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitimage"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitreport"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitscan"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitsign"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitvalidate"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 )
@@ -51,6 +52,7 @@ func All() []Entry {
 		{Name: "buildkit_image", Spec: buildkitimage.Spec, Run: buildkitimage.Run},
 		{Name: "buildkit_report", Spec: buildkitreport.Spec, Run: buildkitreport.Run},
 		{Name: "buildkit_scan", Spec: buildkitscan.Spec, Run: buildkitscan.Run},
+		{Name: "buildkit_sign", Spec: buildkitsign.Spec, Run: buildkitsign.Run},
 		{Name: "buildkit_validate", Spec: buildkitvalidate.Spec, Run: buildkitvalidate.Run},
 	}
 }
