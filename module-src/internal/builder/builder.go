@@ -39,6 +39,9 @@ type Request struct {
 	// HTTP or to a registry with an untrusted certificate).
 	Push         bool
 	InsecurePush bool
+	// PushByDigest pushes the result under its digest only (no tag moves):
+	// one node's share of a build that several nodes build.
+	PushByDigest bool
 	// Logins are registry credentials by host for BuildKit's own pushes and
 	// pulls (else the docker CLI config's).
 	Logins map[string]Login

@@ -57,6 +57,7 @@ type Container struct {
 	node        string // the node's name: buildx's store says, else <name>0
 	storeDriver string // the builder's driver in buildx's store, "" if not there
 	storeConfig []byte // buildkitd.toml kept in buildx's store for this builder
+	inCluster   bool   // a node of a Cluster, which keeps buildx's store itself
 }
 
 // NewContainer returns the container builder c on the engine api at host.
@@ -209,7 +210,11 @@ func (c *Container) Ensure(ctx context.Context) ([]string, error) {
 	want := c.configDigest(cfgBytes)
 	// Several builds start at once (the role builds its images concurrently):
 	// one of them creates or changes the builder, the others wait and reuse it.
-	lock, err := builderLock(c.Name)
+	lockName := c.Name
+	if c.inCluster {
+		lockName = c.Name + "-" + c.node
+	}
+	lock, err := builderLock(lockName)
 	if err != nil {
 		return nil, fmt.Errorf("builder %s: %w", c.Name, err)
 	}
@@ -259,6 +264,9 @@ func (c *Container) Ensure(ctx context.Context) ([]string, error) {
 	}
 	if err := c.waitReady(ctx); err != nil {
 		return actions, err
+	}
+	if c.inCluster {
+		return actions, nil
 	}
 	if err := c.saveToStore(cfgBytes); err != nil {
 		return actions, fmt.Errorf("builder %s: buildx builder store: %w", c.Name, err)

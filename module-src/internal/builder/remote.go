@@ -179,6 +179,12 @@ func (b *DaemonBuildKit) Build(ctx context.Context, req Request) (*Result, error
 	}
 	if req.Push {
 		attrs := map[string]string{"name": strings.Join(req.Tags, ","), "push": "true"}
+		if req.PushByDigest {
+			// Only the manifest's digest names it: no tag moves (a node's
+			// share of a build, merged into one index by the caller).
+			attrs["name"] = repoOnly(req.Tags)
+			attrs["push-by-digest"] = "true"
+		}
 		if req.InsecurePush {
 			attrs["registry.insecure"] = "true"
 		}
@@ -186,11 +192,25 @@ func (b *DaemonBuildKit) Build(ctx context.Context, req Request) (*Result, error
 	}
 	res, err := solve(ctx, c, req, exports, b.Name(), "")
 	if load != nil {
-		if lerr := load.wait(); err == nil && lerr != nil {
+		// A build that failed (a daemon that died in the middle of the
+		// export) aborts the load: the engine never tags half an image.
+		if lerr := load.finish(err); err == nil && lerr != nil {
 			return nil, fmt.Errorf("load the image into the engine: %w", lerr)
 		}
 	}
 	return res, err
+}
+
+// repoOnly is the tags' repositories without tags, comma-separated.
+func repoOnly(tags []string) string {
+	var out []string
+	for _, t := range tags {
+		if i := strings.LastIndex(t, ":"); i > strings.LastIndex(t, "/") {
+			t = t[:i]
+		}
+		out = append(out, t)
+	}
+	return strings.Join(out, ",")
 }
 
 // engineLoad streams an image tarball into the engine's image load.
@@ -219,10 +239,17 @@ func (l *engineLoad) start(map[string]string) (io.WriteCloser, error) {
 	return pw, nil
 }
 
-func (l *engineLoad) wait() error {
+// finish ends the stream into the engine's load: closed when the build
+// succeeded, broken with its error when it did not (the load then fails and
+// loads nothing), and waits for the load's own outcome.
+func (l *engineLoad) finish(buildErr error) error {
 	if l.done == nil {
 		return nil
 	}
-	l.pw.Close()
+	if buildErr != nil {
+		l.pw.CloseWithError(fmt.Errorf("the build failed: %w", buildErr))
+	} else {
+		l.pw.Close()
+	}
 	return <-l.done
 }

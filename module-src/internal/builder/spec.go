@@ -27,12 +27,28 @@ type Choice struct {
 	InsecureRegistries []string `json:"insecure_registries"`
 	RegistryMirrors    []string `json:"registry_mirrors"`
 
+	// Nodes make the builder one of several BuildKit daemons (remote) or
+	// containers (docker-container), as `docker buildx create --append` does.
+	Nodes []NodeChoice `json:"nodes"`
+
 	Fallback bool `json:"fallback"`
+}
+
+// NodeChoice is one entry of builder.nodes. A remote node's TLS files and
+// server name default to the builder's own (one CA for the cluster).
+type NodeChoice struct {
+	Name       string   `json:"name"`
+	Endpoint   string   `json:"endpoint"`
+	CA         string   `json:"ca"`
+	Cert       string   `json:"cert"`
+	Key        string   `json:"key"`
+	ServerName string   `json:"server_name"`
+	Platforms  []string `json:"platforms"`
 }
 
 // Remote is the daemon a remote choice names, and whether it is one.
 func (c *Choice) Remote() (Remote, bool) {
-	if c == nil || c.Driver != "remote" {
+	if c == nil || c.Driver != "remote" || len(c.Nodes) > 0 {
 		return Remote{}, false
 	}
 	return Remote{Endpoint: c.Endpoint, CA: c.CA, Cert: c.Cert, Key: c.Key, ServerName: c.ServerName, Insecure: c.Insecure}, true
@@ -41,7 +57,7 @@ func (c *Choice) Remote() (Remote, bool) {
 // Container is the container builder a docker-container choice names (on
 // the engine api at host), and whether it is one.
 func (c *Choice) Container(api *client.Client, host string) (*Container, bool) {
-	if c == nil || c.Driver != "docker-container" {
+	if c == nil || c.Driver != "docker-container" || len(c.Nodes) > 0 {
 		return nil, false
 	}
 	return NewContainer(Container{
@@ -70,6 +86,15 @@ func ArgSpec() *module.Option {
 		"insecure_registries": {Type: module.TypeList, Elements: module.TypeStr},
 		"registry_mirrors":    {Type: module.TypeList, Elements: module.TypeStr},
 		"fallback":            {Type: module.TypeBool, Default: false},
-	}, RequiredIf: []module.RequiredIf{{Key: "driver", Value: "remote", Requirements: []string{"endpoint"}}},
-		RequiredTogether: [][]string{{"cert", "key"}}}
+		"nodes": {Type: module.TypeList, Elements: module.TypeDict, Options: map[string]*module.Option{
+			"name":        {Type: module.TypeStr, Required: true},
+			"endpoint":    {Type: module.TypeStr},
+			"ca":          {Type: module.TypePath},
+			"cert":        {Type: module.TypePath},
+			"key":         {Type: module.TypePath},
+			"server_name": {Type: module.TypeStr},
+			"platforms":   {Type: module.TypeList, Elements: module.TypeStr},
+		}, RequiredTogether: [][]string{{"cert", "key"}}},
+	}, RequiredIf: []module.RequiredIf{{Key: "driver", Value: "remote", Requirements: []string{"endpoint", "nodes"}, AnyOf: true}},
+		RequiredTogether: [][]string{{"cert", "key"}}, MutuallyExclusive: [][]string{{"endpoint", "nodes"}}}
 }

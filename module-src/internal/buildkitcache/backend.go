@@ -22,6 +22,14 @@ func (t *target) close() {
 }
 
 func openTarget(ctx context.Context, o Options) (*target, error) {
+	if o.Builder != nil && o.Builder.Driver == builder.DriverRemote {
+		// The nodes of a remote cluster (builder.nodes) are asked themselves.
+		if cl, _, err := o.Builder.Cluster(nil, ""); err != nil {
+			return nil, err
+		} else if cl != nil {
+			return &target{label: cl.Name, cache: cl}, nil
+		}
+	}
 	if r, ok := o.Builder.Remote(); ok {
 		if err := r.Check(); err != nil {
 			return nil, err
@@ -35,6 +43,12 @@ func openTarget(ctx context.Context, o Options) (*target, error) {
 	e, err := engine.Connect(ctx, o.Options)
 	if err != nil {
 		return nil, err
+	}
+	if cl, _, err := o.Builder.Cluster(e.API, e.Host); err != nil {
+		e.Close()
+		return nil, err
+	} else if cl != nil {
+		return &target{label: cl.Name, cache: cl, engine: e}, nil
 	}
 	if c, ok := o.Builder.Container(e.API, e.Host); ok {
 		if err := c.Check(); err != nil {

@@ -65,7 +65,7 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if o.State == "diagnose" {
 		return diagnose(ctx, m, o, p)
 	}
-	if o.State == "reset" && o.Builder != nil && o.Builder.Driver == "docker-container" {
+	if o.State == "reset" && o.Builder != nil && o.Builder.Driver == "docker-container" && len(o.Builder.Nodes) == 0 {
 		return resetContainer(ctx, m, o)
 	}
 	t, err := openTarget(ctx, o)

@@ -96,11 +96,10 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 		return r.outputs(ctx, req, true)
 	}
 
-	bld, err := r.pickBuilder(ctx, df, req)
-	if err != nil {
-		return err
-	}
-	if bld.Driver() == builder.DriverLegacy {
+	res, err := r.buildOn(ctx, df, req, func(bld builder.Builder) error {
+		if bld.Driver() != builder.DriverLegacy {
+			return nil
+		}
 		// The classic builder pulls an image the engine lacks into the engine
 		// itself; the next run would then pin it in the engine, other inputs,
 		// and build again. Pulled here first, the recorded inputs name the
@@ -116,8 +115,8 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 			req.Labels[InputsLabel] = inputs
 			data["inputs_digest"] = inputs
 		}
-	}
-	res, err := r.runBuild(ctx, bld, req)
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -136,6 +135,32 @@ func (r *runner) build(ctx context.Context, before map[string]any) error {
 	r.res.Changed = true
 	r.settle(before, after)
 	return r.outputs(ctx, req, true)
+}
+
+// buildOn builds req on a cluster (cluster.go) when the builder option
+// names one, else on the builder pickBuilder chooses, after prepare (which
+// may change req: the classic builder's pulls).
+func (r *runner) buildOn(ctx context.Context, df *buildctx.Dockerfile, req builder.Request, prepare func(builder.Builder) error) (*builder.Result, error) {
+	cl, err := r.cluster()
+	if err != nil {
+		return nil, err
+	}
+	if cl != nil {
+		res, err := r.clusterBuild(ctx, cl, df, req)
+		if !errors.Is(err, errFellBack) {
+			return res, err
+		}
+	}
+	bld, err := r.pickBuilder(ctx, df, req)
+	if err != nil {
+		return nil, err
+	}
+	if prepare != nil {
+		if err := prepare(bld); err != nil {
+			return nil, err
+		}
+	}
+	return r.runBuild(ctx, bld, req)
 }
 
 // pullForClassic pulls the images the inputs pinned in the registry into the
@@ -201,25 +226,7 @@ func (r *runner) runBuild(ctx context.Context, bld builder.Builder, req builder.
 	data["build_retries"] = retries
 	data["stdout"] = log.String()
 	if err != nil {
-		if errors.Is(bctxTimeout.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-			return nil, fmt.Errorf("build of %s timed out after %ds (build_timeout); the build was cancelled and %s was left as it was", r.ref, r.o.BuildTimeout, r.ref)
-		}
-		var step *builder.StepError
-		tail := ""
-		if errors.As(err, &step) {
-			tail = lastLines(log.String(), 6)
-		}
-		hint := ""
-		if strings.Contains(strings.ToLower(err.Error()+tail), "no space left on device") {
-			hint = fmt.Sprintf("; the disk of %s is full: prune its build cache (buildkit_cache state=pruned) or give it more space. %s was left as it was", bld.Name(), r.ref)
-		}
-		if step != nil {
-			if tail != "" {
-				tail = "\nlast lines of the build log:\n" + tail
-			}
-			return nil, fmt.Errorf("build of %s failed: %s%s%s", r.ref, step.Msg, hint, tail)
-		}
-		return nil, fmt.Errorf("build of %s: %w%s", r.ref, err, hint)
+		return nil, r.buildError(bctxTimeout, ctx, err, bld.Name(), log.String())
 	}
 	for _, w := range res.Warnings {
 		r.m.Warn("Dockerfile: " + w)
@@ -230,6 +237,31 @@ func (r *runner) runBuild(ctx context.Context, bld builder.Builder, req builder.
 		data["cache_hit_ratio"] = float64(res.CachedSteps) / float64(res.Steps)
 	}
 	return res, nil
+}
+
+// buildError says why the build on the builder called name failed: the
+// timeout, the Dockerfile step with the last lines of its log, or what went
+// wrong, with a hint when a disk is full. bctx is the build_timeout context.
+func (r *runner) buildError(bctx, ctx context.Context, err error, name, log string) error {
+	if errors.Is(bctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("build of %s timed out after %ds (build_timeout); the build was cancelled and %s was left as it was", r.ref, r.o.BuildTimeout, r.ref)
+	}
+	var step *builder.StepError
+	tail := ""
+	if errors.As(err, &step) {
+		tail = lastLines(log, 6)
+	}
+	hint := ""
+	if strings.Contains(strings.ToLower(err.Error()+tail), "no space left on device") {
+		hint = fmt.Sprintf("; the disk of %s is full: prune its build cache (buildkit_cache state=pruned) or give it more space. %s was left as it was", name, r.ref)
+	}
+	if step != nil {
+		if tail != "" {
+			tail = "\nlast lines of the build log:\n" + tail
+		}
+		return fmt.Errorf("build of %s failed: %s%s%s", r.ref, step.Msg, hint, tail)
+	}
+	return fmt.Errorf("build of %s: %w%s", r.ref, err, hint)
 }
 
 // withConfigProxy adds the docker CLI config's proxies (proxies.default or

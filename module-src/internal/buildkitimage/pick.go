@@ -28,7 +28,7 @@ func (r *runner) candidates() []candidate {
 	engineBK := candidate{open: func(context.Context) (builder.Builder, error) { return builder.NewEngineBuildKit(r.e.API), nil }}
 	classic := candidate{open: func(context.Context) (builder.Builder, error) { return builder.NewLegacy(r.e.API), nil }}
 	var list []candidate
-	if r.daemonDriver() {
+	if r.daemonDriver() && !r.skipDaemon {
 		d := r.o.Builder
 		list = append(list, candidate{open: r.daemonBuilder})
 		if !d.Fallback {
@@ -45,7 +45,7 @@ func (r *runner) candidates() []candidate {
 	case "buildkit":
 		return append(list, engineBK)
 	}
-	fromDaemon := len(list) > 0
+	fromDaemon := len(list) > 0 || r.skipDaemon
 	engineBK.fellBack = func(err error) {
 		var none *noBuildKit
 		if errors.As(err, &none) {

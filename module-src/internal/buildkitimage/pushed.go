@@ -143,17 +143,13 @@ func (r *runner) buildPushed(ctx context.Context, df *buildctx.Dockerfile, req b
 		r.res.Diff = idDiff(r.ref, nilIfEmpty(remote), "(new image)")
 		return nil
 	}
-	bld, err := r.pickBuilder(ctx, df, req)
-	if err != nil {
-		return err
-	}
 	req.Push = true
 	req.InsecurePush = r.insecureRegistry(host)
 	req.NoLoad = true // the engine's own BuildKit stores it anyway; a daemon's result goes to the registry only
 	if r.o.RegistryUsername != "" {
 		req.Logins = map[string]builder.Login{host: {Username: r.o.RegistryUsername, Password: r.o.RegistryPassword}}
 	}
-	res, err := r.runBuild(ctx, bld, req)
+	res, err := r.buildOn(ctx, df, req, nil)
 	if err != nil {
 		return err
 	}

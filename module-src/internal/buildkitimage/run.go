@@ -47,6 +47,9 @@ type runner struct {
 	// the builder is known (runBuild).
 	bctx *buildctx.Context
 	sum  buildctx.Sum
+	// skipDaemon: a cluster that could not build fell back (builder.fallback)
+	// to the engine's builders.
+	skipDaemon bool
 }
 
 // Run is the module's entry point.
@@ -155,6 +158,11 @@ func (r *runner) checkOptions() error {
 	}
 	if r.daemonDriver() && o.BuildMethod == "legacy" {
 		return fmt.Errorf("build_method=legacy builds with the engine's classic builder; it cannot use builder.driver=%s", o.Builder.Driver)
+	}
+	if o.State == "present" && o.Source == "build" {
+		if _, err := r.cluster(); err != nil {
+			return err
+		}
 	}
 	if o.State == "present" && o.Source == "build" && r.pushedByBuildKit() {
 		return r.checkPushedOptions()
