@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -106,8 +107,8 @@ func (c *Choice) Cluster(api *client.Client, host string) (*Cluster, bool, error
 			if n.Endpoint == "" {
 				return nil, true, fmt.Errorf("%s.endpoint: a remote node needs the daemon's address (unix:// or tcp://)", opt)
 			}
-			if err := r.Check(); err != nil {
-				return nil, true, fmt.Errorf("%s: %v", opt, strings.Replace(err.Error(), "builder.", opt+".", 1))
+			if err := r.check(false); err != nil {
+				return nil, true, errors.New(strings.Replace(err.Error(), "builder.", opt+".", 1))
 			}
 			node.remote, node.Endpoint = r, r.Endpoint
 			node.bk = &DaemonBuildKit{name: fmt.Sprintf("buildkit (%s/%s: remote %s)", cl.Name, n.Name, r.Endpoint),

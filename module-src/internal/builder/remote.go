@@ -26,10 +26,14 @@ type Remote struct {
 }
 
 // Check refuses addresses and TLS settings that cannot work or are unsafe.
-func (r Remote) Check() error {
+func (r Remote) Check() error { return r.check(true) }
+
+// check is Check; socket says whether a unix socket must exist (a cluster's
+// node whose socket is gone is a node that is down, not a wrong option).
+func (r Remote) check(socket bool) error {
 	switch {
 	case strings.HasPrefix(r.Endpoint, "unix://"):
-		if _, err := os.Stat(strings.TrimPrefix(r.Endpoint, "unix://")); err != nil {
+		if _, err := os.Stat(strings.TrimPrefix(r.Endpoint, "unix://")); err != nil && socket {
 			return fmt.Errorf("builder.endpoint: %v", err)
 		}
 	case strings.HasPrefix(r.Endpoint, "tcp://"):

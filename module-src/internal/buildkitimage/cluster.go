@@ -109,7 +109,13 @@ func (r *runner) clusterBuild(ctx context.Context, cl *builder.Cluster, df *buil
 	}
 	targets := req.Platforms
 	if len(targets) == 0 {
-		targets, cr.dflt = []string{platforms.DefaultString()}, true
+		// The engine's platform (the image is loaded into it), placed on a
+		// node that runs it natively where one answers.
+		p := r.buildPlatform(ctx)
+		if p == "" {
+			p = platforms.DefaultString()
+		}
+		targets, cr.dflt = []string{p}, true
 	}
 	plan, why, err := cr.place(bctxTimeout, targets)
 	if err != nil {

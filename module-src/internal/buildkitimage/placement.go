@@ -142,7 +142,7 @@ func rankNodes(rec placementRecord, ref, platform string, nodes []string) (order
 	})
 	why = map[string]string{}
 	for _, n := range order {
-		why[n] = fmt.Sprintf("least busy (%d builds of this host on it)", busy[n])
+		why[n] = fmt.Sprintf("least busy: %d of this host's builds were running on it", busy[n])
 	}
 	if last := rec.Images[affinityKey(ref, platform)]; last != "" && slices.Contains(order, last) {
 		order = append([]string{last}, slices.DeleteFunc(order, func(n string) bool { return n == last })...)
