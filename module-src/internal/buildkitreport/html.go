@@ -14,7 +14,8 @@ import (
 //go:embed page.html
 var pageSource string
 
-var page = template.Must(template.New("page").Funcs(template.FuncMap{
+// funcs are the templates' helpers (page.html, hosts.html).
+var funcs = template.FuncMap{
 	"seconds": func(s float64) string {
 		if s < 60 {
 			return fmt.Sprintf("%.1f s", s)
@@ -40,7 +41,9 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 		return v
 	},
 	"join": strings.Join,
-}).Parse(pageSource))
+}
+
+var page = template.Must(template.New("page").Funcs(funcs).Parse(pageSource))
 
 type imageView struct {
 	NamedEntry

@@ -22,12 +22,20 @@ type Options struct {
 	HistorySize            int            `json:"history_size"`
 	MaxImageAgeDays        int            `json:"max_image_age_days"`
 	MaxHoursWithoutSuccess int            `json:"max_hours_without_success"`
+	// HostReports are the reports of several build hosts of one run (the
+	// host view), instead of one report.
+	HostReports  map[string]any `json:"host_reports"`
+	MissingHosts []string       `json:"missing_hosts"`
+	JSONPath     string         `json:"json_path"`
 }
 
 // Spec is the module's argument spec.
 func Spec() module.Spec {
 	return module.Spec{Options: map[string]*module.Option{
-		"report":                    {Type: module.TypeDict, Required: true},
+		"report":                    {Type: module.TypeDict},
+		"host_reports":              {Type: module.TypeDict},
+		"missing_hosts":             {Type: module.TypeList, Elements: module.TypeStr},
+		"json_path":                 {Type: module.TypePath},
 		"reports_dir":               {Type: module.TypePath, Required: true},
 		"html_path":                 {Type: module.TypePath},
 		"metrics_path":              {Type: module.TypePath},
@@ -36,7 +44,7 @@ func Spec() module.Spec {
 		"history_size":              {Type: module.TypeInt, Default: 20},
 		"max_image_age_days":        {Type: module.TypeInt, Default: 30},
 		"max_hours_without_success": {Type: module.TypeInt, Default: 26},
-	}}
+	}, RequiredOneOf: [][]string{{"report", "host_reports"}}, MutuallyExclusive: [][]string{{"report", "host_reports"}}}
 }
 
 // Run keeps the report in the history, and writes the HTML page and the metrics.
@@ -44,6 +52,9 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	var o Options
 	if err := m.Decode(&o); err != nil {
 		return module.Result{}, err
+	}
+	if o.HostReports != nil {
+		return runHosts(m, o)
 	}
 	if o.HistorySize < 1 {
 		return module.Result{}, fmt.Errorf("history_size: must be 1 or more, got %d", o.HistorySize)
@@ -109,6 +120,16 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
 	}
 	data["history_file"] = saved
+	if o.JSONPath != "" {
+		b, err := json.MarshalIndent(&r, "", "  ")
+		if err == nil {
+			err = writeAtomic(o.JSONPath, b)
+		}
+		if err != nil {
+			return module.Result{}, fmt.Errorf("json_path: %w", err)
+		}
+		data["json_path"] = o.JSONPath
+	}
 	data["report"] = &r // with the scans carried over to unchanged images
 	data["history_runs"] = len(h)
 	for i, d := range docs {
@@ -132,4 +153,62 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		m.Warn(fmt.Sprintf("reports_dir: old Trivy reports not removed: %v", err))
 	}
 	return module.Result{Changed: true, Msg: fmt.Sprintf("run %s: report written", r.Verdict), Data: data}, nil
+}
+
+// runHosts writes the host view of one run over several build hosts: the
+// hosts' reports side by side (HTML, metrics, JSON). Each host's own run has
+// kept its history and written its own documents.
+func runHosts(m *module.Module, o Options) (module.Result, error) {
+	if o.JUnitPath != "" || o.SARIFPath != "" {
+		return module.Result{}, fmt.Errorf("junit_path/sarif_path: with host_reports, each host's own run writes them (reports_dir/<host>/)")
+	}
+	hosts := map[string]*Report{}
+	for h, raw := range o.HostReports {
+		b, err := json.Marshal(raw)
+		if err != nil {
+			return module.Result{}, err
+		}
+		var r Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return module.Result{}, fmt.Errorf("host_reports.%s: not a jenkins_build_report: %v", h, err)
+		}
+		if r.Started().IsZero() {
+			return module.Result{}, fmt.Errorf("host_reports.%s: build_timestamp %q is not an RFC 3339 time", h, r.BuildTimestamp)
+		}
+		hosts[h] = &r
+	}
+	hr := NewHostsReport(hosts, o.MissingHosts)
+	data := map[string]any{"verdict": hr.Verdict, "hosts_report": hr}
+	if m.CheckMode {
+		return module.Result{Changed: true, Data: data}, nil
+	}
+	var html, js []byte
+	var err error
+	if o.HTMLPath != "" {
+		if html, err = RenderHostsHTML(hr); err != nil {
+			return module.Result{}, err
+		}
+	}
+	if js, err = json.MarshalIndent(hr, "", "  "); err != nil {
+		return module.Result{}, err
+	}
+	for _, d := range []struct {
+		option, path string
+		b            []byte
+	}{{"html_path", o.HTMLPath, html}, {"json_path", o.JSONPath, js}} {
+		if d.path == "" {
+			continue
+		}
+		if err := writeAtomic(d.path, d.b); err != nil {
+			return module.Result{}, fmt.Errorf("%s: %w", d.option, err)
+		}
+		data[d.option] = d.path
+	}
+	if o.MetricsPath != "" {
+		if err := WriteHostsMetrics(o.MetricsPath, hr); err != nil {
+			return module.Result{}, err
+		}
+		data["metrics_path"] = o.MetricsPath
+	}
+	return module.Result{Changed: true, Msg: fmt.Sprintf("%d build hosts: %s", len(hosts), hr.Verdict), Data: data}, nil
 }

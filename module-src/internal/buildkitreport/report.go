@@ -115,6 +115,34 @@ type Entry struct {
 	Checks map[string]*Check `json:"checks,omitempty"`
 	// Deployed is what the deploy tag holds after the run (nil: nothing).
 	Deployed *Deployed `json:"deployed,omitempty"`
+	// BuilderNodes are the nodes of a multi-node builder that built it, and
+	// Placement where each share of the build ran and why (buildkit_image's
+	// placement).
+	BuilderNodes []string    `json:"builder_nodes,omitempty"`
+	Placement    []Placement `json:"placement,omitempty"`
+}
+
+// Placement is where one share of a build ran on a multi-node builder.
+type Placement struct {
+	Node      string   `json:"node"`
+	Platforms []string `json:"platforms"`
+	Emulated  []string `json:"emulated,omitempty"`
+	Reason    string   `json:"reason"`
+	MovedFrom []struct {
+		Node   string `json:"node"`
+		Reason string `json:"reason"`
+	} `json:"moved_from,omitempty"`
+}
+
+// Moved says where the build of the image moved away from, and why ("" when it did not).
+func (e *Entry) Moved() string {
+	var out []string
+	for _, p := range e.Placement {
+		for _, m := range p.MovedFrom {
+			out = append(out, fmt.Sprintf("from %s to %s: %s", m.Node, p.Node, m.Reason))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // Passed says whether the image is fine after this run: it passed its gates,
