@@ -27,6 +27,16 @@ options:
         needs mutual TLS (C(ca), C(cert), C(key)) unless C(insecure=true).
       - A C(docker-container) or C(remote) builder loads a single-platform result into the engine (the image
         then behaves as one built by the engine) and pushes several platforms or attestations itself.
+      - With C(nodes), the builder is several BuildKit daemons (C(remote)) or BuildKit containers on the engine
+        (C(docker-container)), kept in buildx's builder store as one builder with a node each, as
+        C(docker buildx create --append) makes it (C(docker buildx ls) lists the nodes); a builder of several nodes
+        already in the store is used by its C(name). Each target platform builds on a node that runs it natively
+        (C(nodes[].platforms), else the node's BuildKit's own platform); an emulator only when no node that answers
+        runs it. Of the nodes that can, a build goes to the one that built the same image last (its cache and its
+        copy of the context are warm), else to the one running the fewest of this host's builds. A node that does
+        not answer is left out; one that dies during a build hands its share to another node; C(placement) says
+        where each share ran and why it moved. Platforms built on several nodes are pushed by digest and merged into
+        one index, pushed under the tag last (the tag never points at part of a build); that needs C(push=true).
     type: dict
     suboptions:
       name:
@@ -83,6 +93,40 @@ options:
         description: Mirrors of Docker Hub for a C(docker-container) builder (written into its buildkitd.toml).
         type: list
         elements: str
+      nodes:
+        description:
+          - The nodes of a builder of several (C(driver=remote) or C(docker-container)); needs C(name). Exclusive with C(endpoint).
+          - A remote node's C(ca), C(cert), C(key) and C(server_name) default to the builder's own (one CA for every node);
+            plain C(tcp://) needs the builder's C(insecure). A docker-container node is a container
+            C(buildx_buildkit_<name>) on the engine with the builder's C(image), C(memory), C(cpus), C(network) and config.
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: The node's name (buildx's node name).
+            type: str
+            required: true
+          endpoint:
+            description: A remote node's address, C(unix://) or C(tcp://host:port).
+            type: str
+          ca:
+            description: CA certificate of a remote node's daemon.
+            type: path
+          cert:
+            description: Client certificate for a remote node.
+            type: path
+          key:
+            description: Client key for a remote node.
+            type: path
+          server_name:
+            description: Name expected in a remote node's certificate.
+            type: str
+          platforms:
+            description:
+              - The platforms the node runs natively, as C(docker buildx create --platform) declares them (for example
+                C([linux/arm64])). Without it, those of its BuildKit's own platform's architecture.
+            type: list
+            elements: str
       fallback:
         description:
           - When the C(docker-container) or C(remote) builder cannot be used, build on the engine's BuildKit

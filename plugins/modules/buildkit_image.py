@@ -768,6 +768,50 @@ cache_hit_ratio:
   returned: when a build ran with at least one step
   type: float
   sample: 0.75
+builder_nodes:
+  description: The nodes of a builder of several (C(builder.nodes)) that built the image.
+  returned: when a build ran on a builder of several nodes
+  type: list
+  elements: str
+  sample: [bk-amd64, bk-arm64]
+placement:
+  description: Where each share of a build on a builder of several nodes ran, and why.
+  returned: when a build ran on a builder of several nodes
+  type: list
+  elements: dict
+  contains:
+    node:
+      description: The node.
+      type: str
+    endpoint:
+      description: The node's daemon address, or its container.
+      type: str
+    platforms:
+      description: The target platforms it built.
+      type: list
+      elements: str
+    emulated:
+      description: Those of C(platforms) it ran through an emulator (no node that answered runs them natively).
+      type: list
+      elements: str
+    reason:
+      description: Why this node (cache affinity, the least busy; native or emulated).
+      type: str
+    moved_from:
+      description: Nodes the share moved away from, each with why (did not answer; died during the build).
+      type: list
+      elements: dict
+    fresh_copy:
+      description: Whether the node started a fresh copy of the context.
+      type: bool
+    build_retries:
+      description: Retries on this node after transient errors.
+      type: int
+nodes_down:
+  description: Nodes of the builder left out of the build, each with why (did not answer, or died during it).
+  returned: when a build ran on a builder of several nodes
+  type: list
+  elements: dict
 builder_container:
   description: The container of a C(docker-container) builder.
   returned: with C(builder.driver=docker-container) when a build ran

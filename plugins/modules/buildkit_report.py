@@ -39,7 +39,13 @@ description:
     come to a verdict is a failed invocation, not an empty list.
   - Keeps each run's report as JSON under C(reports_dir)/history; the history strip and the size changes come from there.
     Trivy reports that no run in the history refers to any more are removed.
-  - The role calls it on the controller (C(delegate_to localhost)).
+  - With C(host_reports) instead of C(report), it writes the host view of one run over several build hosts - one HTML
+    page with a row per host (verdict, images built, unchanged and failed, build time, builders, build cache) and per
+    image and host its status, the node of a multi-node builder it was built on and why it moved, and metrics
+    C(jenkins_images_hosts_*) (each host reported and passed, its images by status and build time, the host and node
+    that built each image), named apart from the per-host metrics so one textfile directory holds both.
+  - The role calls it on the controller (C(delegate_to localhost)), and once more for the host view when the play has
+    several build hosts.
 requirements:
   - A Linux amd64 or arm64 build host; the module is a static binary, no Python needed there.
 attributes:
@@ -52,9 +58,21 @@ attributes:
     support: none
 options:
   report:
-    description: The role's C(jenkins_build_report).
+    description: The role's C(jenkins_build_report). One of C(report) and C(host_reports) is required.
     type: dict
-    required: true
+  host_reports:
+    description:
+      - The C(jenkins_build_report) of each build host of one run, by host (as each host's own run of this module kept
+        it), for the host view. Exclusive with C(report); C(junit_path) and C(sarif_path) are then refused (each host's
+        run writes its own).
+    type: dict
+  missing_hosts:
+    description: The play's hosts that did not get as far as a report (the host view lists them as failed).
+    type: list
+    elements: str
+  json_path:
+    description: Where to write the report (or the host view) as JSON.
+    type: path
   reports_dir:
     description: Directory of the reports; the history is kept in its C(history) subdirectory.
     type: path
@@ -95,6 +113,16 @@ EXAMPLES = r"""
     junit_path: /var/lib/jenkins-images/reports/build-1/build-report-latest.junit.xml
     sarif_path: /var/lib/jenkins-images/reports/build-1/build-report-latest.sarif
   delegate_to: localhost
+
+- name: One page and metrics of every build host of the play
+  jenkins_ha.buildkit.buildkit_report:
+    host_reports: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'jenkins_build_report'))) }}"
+    missing_hosts: "{{ ansible_play_hosts_all | difference(ansible_play_hosts) }}"
+    reports_dir: /var/lib/jenkins-images/reports
+    html_path: /var/lib/jenkins-images/reports/build-report-hosts.html
+    metrics_path: /var/lib/node_exporter/textfile/jenkins_images_hosts.prom
+  run_once: true
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -104,7 +132,7 @@ verdict:
   type: str
 duration:
   description: Seconds since the run started.
-  returned: always
+  returned: with report
   type: float
 html_path:
   description: The HTML page written.
@@ -122,6 +150,14 @@ sarif_path:
   description: The SARIF report written.
   returned: with sarif_path
   type: str
+json_path:
+  description: The JSON written.
+  returned: with json_path
+  type: str
+hosts_report:
+  description: The host view, with each host's report under C(hosts) and C(missing_hosts).
+  returned: with host_reports
+  type: dict
 history_file:
   description: This run's report in the history.
   returned: not in check mode
