@@ -60,7 +60,8 @@ example: build
 # Side-by-side benchmarks (medians and ratios in one run); BENCH_FLAGS=-quick for CI.
 bench: build
 	tests/scripts/engine.sh
-	BUILDX=$$(.ci/tools/build.sh buildx) $(GO) run ./tests/bench $(BENCH_FLAGS)
+	tests/scripts/registry.sh start
+	BUILDX=$$(.ci/tools/build.sh buildx) BUILDKITD=$$(.ci/tools/build.sh buildkitd) $(GO) run ./tests/bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN_DIR) build tests/output

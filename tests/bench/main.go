@@ -49,7 +49,7 @@ type bench struct {
 func main() {
 	quick := flag.Bool("quick", false, "one iteration and small contexts (CI)")
 	iterations := flag.Int("iterations", 5, "samples per contender")
-	only := flag.String("workloads", "noop,noop-many,change,set,ssh", "the workloads to run, comma-separated: noop, noop-many, change, set, ssh")
+	only := flag.String("workloads", "noop,noop-many,change,set,ssh,cluster,hosts", "the workloads to run, comma-separated: noop, noop-many, change, set, ssh, cluster, hosts")
 	flag.Parse()
 	b := &bench{quick: *quick, iterations: *iterations, maxRSS: map[string]int64{}}
 	if b.quick {
@@ -88,8 +88,12 @@ func main() {
 			b.set()
 		case "ssh":
 			b.overSSH()
+		case "cluster":
+			b.cluster()
+		case "hosts":
+			b.hosts()
 		default:
-			must(fmt.Errorf("unknown workload %q (noop, noop-many, change, set, ssh)", w))
+			must(fmt.Errorf("unknown workload %q (noop, noop-many, change, set, ssh, cluster, hosts)", w))
 		}
 	}
 	b.print()
