@@ -2,6 +2,7 @@ package integration
 
 import (
 	"archive/tar"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -546,4 +548,65 @@ func savedFile(t *testing.T, ref, path string) string {
 	t.Helper()
 	_, files := savedImage(t, ref+":latest")
 	return string(files[path])
+}
+
+// TestClusterOfDockerContainerNodes: a builder of two BuildKit containers on
+// the engine, as `docker buildx create --append` makes one: both created,
+// recorded as one builder with two nodes, and two images built on them.
+func TestClusterOfDockerContainerNodes(t *testing.T) {
+	base := registryBase(t)
+	id := uniqueName(t)[len("bk-it-"):]
+	bname := "bk-it-dc-" + id
+	buildxConfig := t.TempDir()
+	t.Setenv("BUILDX_CONFIG", buildxConfig)
+	api := dockerClient(t)
+	for _, n := range []string{bname + "-a", bname + "-b"} {
+		t.Cleanup(func() {
+			_ = api.ContainerRemove(context.Background(), "buildx_buildkit_"+n, container.RemoveOptions{Force: true})
+			_ = api.VolumeRemove(context.Background(), "buildx_buildkit_"+n+"_state", true)
+		})
+	}
+	b := map[string]any{"name": bname, "driver": "docker-container", "image": buildkitImage(t), "network": "host",
+		"insecure_registries": []any{plainRegistry}, "nodes": []any{map[string]any{"name": bname + "-a"}, map[string]any{"name": bname + "-b"}}}
+	var names, dirs []string
+	for i := 0; i < 2; i++ {
+		names = append(names, uniqueName(t))
+		dirs = append(dirs, writeContext(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM %s\nRUN sleep 2 && echo image-%d > /v\n", base, i)}))
+	}
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for i := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			args := buildArgs(names[i], dirs[i], nil)
+			args["builder"] = b
+			results[i] = run(t, "buildkit_image", args)
+		}()
+	}
+	wg.Wait()
+	used := map[string]bool{}
+	for i, r := range results {
+		require.False(t, r.failed(), r.msg())
+		assert.Equal(t, "docker-container", r["builder_driver"])
+		got, _ := placementOf(r)
+		for n := range got {
+			used[n] = true
+		}
+		assert.Equal(t, fmt.Sprintf("image-%d\n", i), savedFile(t, names[i], "v"))
+	}
+	assert.Len(t, used, 2, "two images at once go to the two nodes")
+	for _, n := range []string{bname + "-a", bname + "-b"} {
+		info, err := api.ContainerInspect(context.Background(), "buildx_buildkit_"+n)
+		require.NoError(t, err, "node %s is a container", n)
+		assert.True(t, info.State.Running)
+	}
+	if bx := os.Getenv("BUILDX"); bx != "" {
+		out, err := exec.Command(bx, "ls").CombinedOutput()
+		require.NoError(t, err, string(out))
+		assert.Regexp(t, regexp.QuoteMeta(bname)+`\s+docker-container`, string(out))
+		for _, n := range []string{bname + "-a", bname + "-b"} {
+			assert.Regexp(t, regexp.QuoteMeta(`\_ `+n)+`\s+\\_ \S+\s+running`, string(out), "buildx ls lists node %s:\n%s", n, out)
+		}
+	}
 }
