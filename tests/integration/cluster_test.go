@@ -610,3 +610,28 @@ func TestClusterOfDockerContainerNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterWithNoNodeAnswering: refused naming every node and why, or with
+// builder.fallback built on the engine's BuildKit, said in actions.
+func TestClusterWithNoNodeAnswering(t *testing.T) {
+	dir := writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN echo fell back > /f\n"})
+	b := map[string]any{"name": "bk-it-gone-" + uniqueName(t)[len("bk-it-"):], "driver": "remote", "nodes": []any{
+		map[string]any{"name": "g1", "endpoint": "unix:///nonexistent/g1.sock"},
+		map[string]any{"name": "g2", "endpoint": "tcp://127.0.0.1:9"}}, "insecure": true}
+	name := uniqueName(t)
+	args := buildArgs(name, dir, nil)
+	args["builder"] = b
+	res := run(t, "buildkit_image", args)
+	require.True(t, res.failed())
+	assert.Contains(t, res.msg(), "no node answers")
+	assert.Contains(t, res.msg(), "g1 does not answer")
+	assert.Contains(t, res.msg(), "g2 does not answer")
+	_, exists := imageExists(t, name+":latest")
+	assert.False(t, exists)
+
+	b["fallback"] = true
+	res = run(t, "buildkit_image", args)
+	require.False(t, res.failed(), res.msg())
+	assert.Equal(t, "buildkit (docker engine)", res["builder"])
+	assert.Contains(t, strings.Join(actionsOf(res), "\n"), "Fell back from builder "+b["name"].(string)+" to the engine's BuildKit")
+}
