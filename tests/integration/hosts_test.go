@@ -63,14 +63,21 @@ func TestRoleOnTwoBuildHosts(t *testing.T) {
 
 	// Two machines: each host its own engine, build directory and module state.
 	dir := t.TempDir()
-	var hosts strings.Builder
-	for _, h := range []string{"build-a", "build-b"} {
-		fmt.Fprintf(&hosts, "        %s:\n          ansible_connection: local\n          ansible_python_interpreter: /usr/bin/python3\n"+
-			"          test_docker_host: %q\n          test_cache_home: %q\n          jenkins_images_build_dir: %q\n",
-			h, engines[h], filepath.Join(dir, h, "cache"), filepath.Join(dir, h, "build"))
+	writeInventory := func(file string, engines map[string]string) string {
+		var hosts strings.Builder
+		for _, h := range []string{"build-a", "build-b", "build-c"} {
+			if engines[h] == "" {
+				continue
+			}
+			fmt.Fprintf(&hosts, "        %s:\n          ansible_connection: local\n          ansible_python_interpreter: /usr/bin/python3\n"+
+				"          test_docker_host: %q\n          test_cache_home: %q\n          jenkins_images_build_dir: %q\n",
+				h, engines[h], filepath.Join(dir, h, "cache"), filepath.Join(dir, h, "build"))
+		}
+		inventory := filepath.Join(dir, file)
+		require.NoError(t, os.WriteFile(inventory, []byte("all:\n  children:\n    jenkins_build_hosts:\n      hosts:\n"+hosts.String()), 0o644))
+		return inventory
 	}
-	inventory := filepath.Join(dir, "hosts.yml")
-	require.NoError(t, os.WriteFile(inventory, []byte("all:\n  children:\n    jenkins_build_hosts:\n      hosts:\n"+hosts.String()), 0o644))
+	inventory := writeInventory("hosts.yml", engines)
 	play := filepath.Join(dir, "site.yml")
 	require.NoError(t, os.WriteFile(play, []byte(`- name: Jenkins images on two build hosts
   hosts: jenkins_build_hosts
@@ -133,6 +140,22 @@ func TestRoleOnTwoBuildHosts(t *testing.T) {
 		assert.Regexp(t, host+`\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0`, out, "a no-op on %s", host)
 		assert.Empty(t, readHostReport(t, reports, host).Summary.Built)
 	}
+
+	// A third host whose engine is down fails its preflight: the shares are dealt over the two that passed
+	// (still no-ops), and the report of all hosts says the third has none.
+	engines["build-c"] = "unix://" + filepath.Join(dir, "no-engine.sock")
+	out, ok = playbook(t, play, vars, "-i", writeInventory("hosts3.yml", engines))
+	assert.False(t, ok, "the host without an engine fails the play")
+	assert.Regexp(t, `build-c\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=1`, out)
+	for host := range share {
+		assert.Regexp(t, host+`\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0`, out, "%s keeps its share, a no-op", host)
+	}
+	raw, err = os.ReadFile(filepath.Join(reports, "build-report-hosts.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &hr))
+	assert.Equal(t, "failed", hr.Verdict)
+	assert.Equal(t, []string{"build-c"}, hr.Missing)
+	assert.Len(t, hr.Hosts, 2)
 }
 
 func repoOf(img string) string {
