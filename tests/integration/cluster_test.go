@@ -635,3 +635,65 @@ func TestClusterWithNoNodeAnswering(t *testing.T) {
 	assert.Equal(t, "buildkit (docker engine)", res["builder"])
 	assert.Contains(t, strings.Join(actionsOf(res), "\n"), "Fell back from builder "+b["name"].(string)+" to the engine's BuildKit")
 }
+
+// TestRoleOnAClusterOfThreeNodes runs the role on a builder of three
+// standalone BuildKit nodes with a registry cache: the set spreads over the
+// nodes, each node exports its images' caches, the report says where each
+// image was built, and the second run is a no-op.
+func TestRoleOnAClusterOfThreeNodes(t *testing.T) {
+	s, namespace, reports, vars := roleSetup(t)
+	for _, key := range []string{"controller", "agent"} {
+		ref := plainRegistry + "/" + namespace + "/" + strings.TrimSuffix(s[key], ":latest") + ":latest"
+		pushToRegistry(t, s[key], ref)
+		s[key] = ref
+		t.Cleanup(func() { removeImage(ref) })
+	}
+	nodes := []*bkNode{startNode(t, "r1", nil), startNode(t, "r2", nil), startNode(t, "r3", nil)}
+	t.Setenv("BUILDX_CONFIG", t.TempDir())
+	var list []any
+	for _, n := range nodes {
+		list = append(list, map[string]any{"name": n.name, "endpoint": n.addr})
+	}
+	vars["jenkins_images_base_images"] = map[string]any{"master": s["controller"], "dind": s["agent"], "maven": s["agent"],
+		"python": s["agent"], "nodejs": s["agent"]}
+	vars["jenkins_build_builder_name"] = "bk-it-rc-" + namespace[len("bk-it-"):]
+	vars["jenkins_build_buildx_driver"] = "remote"
+	vars["jenkins_build_builder_nodes"] = list
+	vars["jenkins_build_cache_registry"] = plainRegistry + "/" + namespace + "-cache"
+	vars["jenkins_images_cache_limit"] = "1TB"
+
+	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	require.True(t, ok, out)
+	r := readReport(t, reports)
+	assert.ElementsMatch(t, []string{"master", "dind", "maven", "python", "nodejs"}, r.Summary.Built)
+	assert.ElementsMatch(t, r.Summary.Built, r.Summary.Promoted)
+	perNode := map[string]int{}
+	entries := map[string]map[string]any{"master": r.BuildResults.Master}
+	for k, v := range r.BuildResults.Agents {
+		entries[k] = v
+	}
+	for img, e := range entries {
+		nodes, _ := e["builder_nodes"].([]any)
+		require.Len(t, nodes, 1, "%s: %v", img, e["placement"])
+		perNode[nodes[0].(string)]++
+		assert.Contains(t, e["builder"], vars["jenkins_build_builder_name"].(string)+"/"+nodes[0].(string)+": remote")
+		if img == "master" || img == "maven" { // the stand-in agents without packages have no step of their own to cache
+			assert.True(t, registryManifestExists(t, plainRegistry, namespace+"-cache/"+repoOf(img), "buildcache", false), "%s's registry cache", img)
+		}
+	}
+	assert.Len(t, perNode, 3, "the role's set spread over the three nodes: %v", perNode)
+	assert.Equal(t, vars["jenkins_build_builder_name"], r.BuildCache["builder"], "the cluster's cache, over its nodes")
+	checkHTMLNodes(t, reports)
+
+	out, ok = playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
+	require.True(t, ok, out)
+	assert.Regexp(t, `localhost\s*: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0`, out)
+	assert.Empty(t, readReport(t, reports).Summary.Built)
+}
+
+func checkHTMLNodes(t *testing.T, reports string) {
+	t.Helper()
+	html, err := os.ReadFile(filepath.Join(reports, "localhost", "build-report-latest.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "<dt>Nodes</dt>")
+}
