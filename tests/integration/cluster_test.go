@@ -408,7 +408,7 @@ func TestClusterTwoPlatformsOnTwoNodesIntoOneIndex(t *testing.T) {
 	arm := startNode(t, "arm", nil, "--oci-worker-platform", "linux/arm64")
 	b := clusterOption("bk-it-mp-"+id, nil, "", "", amd, arm)
 	dir := writeContext(t, map[string]string{
-		"Dockerfile": "FROM scratch\nARG TARGETARCH\nCOPY probe-${TARGETARCH} /probe\nRUN [\"/probe\", \"/arch\"]\nCOPY payload.txt /payload.txt\n",
+		"Dockerfile":  "FROM scratch\nARG TARGETARCH\nCOPY probe-${TARGETARCH} /probe\nRUN [\"/probe\", \"/arch\"]\nCOPY payload.txt /payload.txt\n",
 		"payload.txt": "one index " + id + "\n",
 	})
 	archProbe(t, dir, "amd64")

@@ -64,6 +64,25 @@ func readNodeGroup(name string) (*nodeGroup, error) {
 	return &ng, nil
 }
 
+// openStore makes buildx's store directories and locks the store as buildx
+// does; dir is "" when there is no home to keep it in.
+func openStore() (dir string, unlock func(), err error) {
+	dir = buildxDir()
+	if dir == "" {
+		return "", nil, nil
+	}
+	for _, d := range []string{"instances", "activity", "defaults"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return "", nil, err
+		}
+	}
+	lock := flock.New(filepath.Join(dir, ".lock"))
+	if err := lock.Lock(); err != nil {
+		return "", nil, err
+	}
+	return dir, func() { _ = lock.Unlock() }, nil
+}
+
 // storeEndpoint is how buildx names the engine a node runs on: the docker
 // context "default" for the local socket, else the engine's address.
 func storeEndpoint(host string) string {
@@ -76,20 +95,11 @@ func storeEndpoint(host string) string {
 // saveToStore records the builder in buildx's store, keeping a builder that
 // buildx made as it is (only its last-activity time moves).
 func (c *Container) saveToStore(cfg []byte) error {
-	dir := buildxDir()
-	if dir == "" {
-		return nil
-	}
-	for _, d := range []string{"instances", "activity", "defaults"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			return err
-		}
-	}
-	lock := flock.New(filepath.Join(dir, ".lock"))
-	if err := lock.Lock(); err != nil {
+	dir, unlock, err := openStore()
+	if dir == "" || err != nil {
 		return err
 	}
-	defer lock.Unlock()
+	defer unlock()
 	if _, err := readNodeGroup(c.Name); os.IsNotExist(err) {
 		n := node{Name: c.node, Endpoint: storeEndpoint(c.host), DriverOpts: c.driverOpts()}
 		if len(cfg) > 0 {
@@ -141,25 +151,14 @@ func storePlatforms(ps []any) []string {
 // another driver is refused; one made by buildx and used as it is (its
 // nodes read from the store) is kept (only its last-activity time moves).
 func (c *Cluster) SaveToStore() error {
-	dir := buildxDir()
-	if dir == "" {
-		return nil
-	}
-	for _, d := range []string{"instances", "activity", "defaults"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			return err
-		}
-	}
-	lock := flock.New(filepath.Join(dir, ".lock"))
-	if err := lock.Lock(); err != nil {
+	dir, unlock, err := openStore()
+	if dir == "" || err != nil {
 		return err
 	}
-	defer lock.Unlock()
-	old, err := readNodeGroup(c.Name)
-	switch {
-	case err == nil && old.Driver != c.Driver:
+	defer unlock()
+	if old, err := readNodeGroup(c.Name); err == nil && old.Driver != c.Driver {
 		return fmt.Errorf("builder.name: %q is a %s builder in buildx's builder store, not %s", c.Name, old.Driver, c.Driver)
-	case err != nil && !os.IsNotExist(err):
+	} else if err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	if !c.FromStore {

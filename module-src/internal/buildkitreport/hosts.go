@@ -117,7 +117,7 @@ func (hr *HostsReport) Images() []HostImage {
 //go:embed hosts.html
 var hostsSource string
 
-var hostsPage = template.Must(template.New("hosts").Funcs(funcs).Parse(hostsSource))
+var hostsPage = template.Must(template.Must(template.New("hosts").Funcs(funcs).Parse(hostsSource)).Parse(styleSource))
 
 type hostRow struct {
 	Host                     string
@@ -167,14 +167,7 @@ func RenderHostsHTML(hr *HostsReport) ([]byte, error) {
 	}
 	for _, e := range hr.Images() {
 		ir := imageRow{HostImage: e}
-		switch {
-		case !e.Passed():
-			ir.StatusText, ir.StatusClass = "failed at "+e.Gate, "failed"
-		case e.Status == "built":
-			ir.StatusText, ir.StatusClass = "built", "built"
-		default:
-			ir.StatusText, ir.StatusClass = "unchanged", "unchanged"
-		}
+		ir.StatusText, ir.StatusClass = e.statusText()
 		v.Images = append(v.Images, ir)
 	}
 	var buf bytes.Buffer

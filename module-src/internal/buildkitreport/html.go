@@ -14,6 +14,11 @@ import (
 //go:embed page.html
 var pageSource string
 
+// styleSource is the pages' shared style sheet (template "style").
+//
+//go:embed style.html
+var styleSource string
+
 // funcs are the templates' helpers (page.html, hosts.html).
 var funcs = template.FuncMap{
 	"seconds": func(s float64) string {
@@ -43,7 +48,7 @@ var funcs = template.FuncMap{
 	"join": strings.Join,
 }
 
-var page = template.Must(template.New("page").Funcs(funcs).Parse(pageSource))
+var page = template.Must(template.Must(template.New("page").Funcs(funcs).Parse(pageSource)).Parse(styleSource))
 
 type imageView struct {
 	NamedEntry
@@ -93,14 +98,7 @@ func RenderHTML(r *Report, h History) ([]byte, error) {
 				}
 			}
 		}
-		switch {
-		case !e.Passed():
-			iv.StatusText, iv.StatusClass = "failed at "+e.Gate, "failed"
-		case e.Status == "built":
-			iv.StatusText, iv.StatusClass = "built", "built"
-		default:
-			iv.StatusText, iv.StatusClass = "unchanged", "unchanged"
-		}
+		iv.StatusText, iv.StatusClass = e.statusText()
 		v.Images = append(v.Images, iv)
 	}
 	ok := 0
@@ -129,4 +127,15 @@ func RenderHTML(r *Report, h History) ([]byte, error) {
 		return nil, fmt.Errorf("render the HTML report: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// statusText is how the pages show an image's outcome: text and CSS class.
+func (e NamedEntry) statusText() (text, class string) {
+	switch {
+	case !e.Passed():
+		return "failed at " + e.Gate, "failed"
+	case e.Status == "built":
+		return "built", "built"
+	}
+	return "unchanged", "unchanged"
 }
