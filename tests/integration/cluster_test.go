@@ -201,7 +201,8 @@ func TestClusterSpreadsTheSetOverThreeNodesOverMutualTLS(t *testing.T) {
 	buildxConfig := t.TempDir()
 	t.Setenv("BUILDX_CONFIG", buildxConfig)
 
-	dirs := clusterSet(t, base, id, 1)
+	// Steps long enough that every build is placed while the others run (placement counts running builds).
+	dirs := clusterSet(t, base, id, 3)
 	var names []string
 	for range dirs {
 		names = append(names, uniqueName(t))
@@ -571,7 +572,7 @@ func TestClusterOfDockerContainerNodes(t *testing.T) {
 	var names, dirs []string
 	for i := 0; i < 2; i++ {
 		names = append(names, uniqueName(t))
-		dirs = append(dirs, writeContext(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM %s\nRUN sleep 2 && echo image-%d > /v\n", base, i)}))
+		dirs = append(dirs, writeContext(t, map[string]string{"Dockerfile": fmt.Sprintf("FROM %s\nRUN sleep 4 && echo image-%d > /v\n", base, i)}))
 	}
 	results := make([]result, 2)
 	var wg sync.WaitGroup
