@@ -451,8 +451,13 @@ func TestClusterTwoPlatformsOnTwoNodesIntoOneIndex(t *testing.T) {
 	require.False(t, again.failed(), again.msg())
 	assert.False(t, again.changed(), "unchanged inputs, the registry holds the index last pushed")
 
-	// The arm64 node gone: the platform is emulated on the other node, and the result says why.
+	// The arm64 node gone: the diagnosis warns of it, the platform is emulated on the other node, and the result says why.
 	arm.stop()
+	diag := run(t, "buildkit_cache", map[string]any{"state": "diagnose", "builder": b, "scanner_path": "/bin/true"})
+	require.False(t, diag.failed(), diag.msg())
+	summary := toJSON(t, diag["summary"])
+	assert.Contains(t, summary, "[OK] builder "+b["name"].(string)+" node amd")
+	assert.Contains(t, summary, "[WARN] builder "+b["name"].(string)+" node arm")
 	args["force_source"] = true
 	moved1 := run(t, "buildkit_image", args)
 	require.False(t, moved1.failed(), moved1.msg())

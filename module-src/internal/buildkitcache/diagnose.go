@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/client"
 	"github.com/docker/go-units"
 	"github.com/hashicorp/go-retryablehttp"
 
@@ -68,6 +69,14 @@ func diagnose(ctx context.Context, m *module.Module, o Options, p policy) (modul
 	}
 	if r, ok := o.Builder.Remote(); ok {
 		add(remoteBuilderCheck(ctx, o.Builder, r))
+	}
+	var api *client.Client
+	host := ""
+	if err == nil {
+		api, host = e.API, e.Host
+	}
+	if cl, ok, cerr := o.Builder.Cluster(api, host); ok {
+		checks = append(checks, clusterChecks(ctx, cl, cerr)...)
 	}
 	add(binfmtCheck())
 	for _, r := range o.Registries {
@@ -319,4 +328,31 @@ func trivyCheck(path, cacheDir string) Check {
 		c.Remediation = "update the vulnerability DB: findings newer than the DB are missed"
 	}
 	return c
+}
+
+// clusterChecks say whether each node of a builder of several answers. A
+// node that does not is a warning while another answers (builds go to the
+// others), a failure when none does.
+func clusterChecks(ctx context.Context, cl *builder.Cluster, err error) []Check {
+	if err != nil {
+		return []Check{{Name: "builder", Status: "fail", Detail: err.Error(), Remediation: "fix the builder option"}}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var out []Check
+	up := 0
+	for _, n := range cl.Nodes {
+		c := daemonCheck(cctx, "builder "+cl.Name+" node "+n.Name, n.Builder(), n.Endpoint+":", n.Endpoint+" does not answer",
+			"start its BuildKit (builds go to the other nodes meanwhile), or leave it out of builder.nodes")
+		if c.Status == "ok" {
+			up++
+		}
+		out = append(out, c)
+	}
+	for i := range out {
+		if out[i].Status == "fail" && up > 0 {
+			out[i].Status = "warn"
+		}
+	}
+	return out
 }
