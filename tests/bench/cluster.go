@@ -153,18 +153,23 @@ func (b *bench) cluster() {
 			stops = append(stops, stop)
 			nodes = append(nodes, map[string]any{"name": n, "endpoint": addr})
 		}
-		for _, c := range []struct {
-			n    int
-			note string
-		}{{1, "anchor"}, {3, ""}} {
-			builder := map[string]any{"name": fmt.Sprintf("bk-bench-%d-nodes-%v", c.n, cpus > 0), "driver": "remote", "nodes": nodes[:c.n]}
-			run := func() time.Duration {
+		runs := map[int]func() time.Duration{}
+		for _, n := range []int{1, 3} {
+			builder := map[string]any{"name": fmt.Sprintf("bk-bench-%d-nodes-%v", n, cpus > 0), "driver": "remote", "nodes": nodes[:n]}
+			runs[n] = func() time.Duration {
 				b.module("buildkit_cache", map[string]any{"state": "pruned", "all": true, "builder": builder})
 				return b.buildSet(names, dirs, func(int) map[string]any { return map[string]any{"builder": builder} })
 			}
-			run() // the nodes up and the bases pulled once, outside the samples
-			b.add(w, fmt.Sprintf("buildkit_image x5, concurrent, %d node(s)", c.n), b.repeat(run), c.note)
+			runs[n]() // the nodes up and the bases pulled once, outside the samples
 		}
+		// Samples alternate, so that a change in the machine's load falls on both alike.
+		var one, three []time.Duration
+		for i := 0; i < b.iterations; i++ {
+			one = append(one, runs[1]())
+			three = append(three, runs[3]())
+		}
+		b.add(w, "buildkit_image x5, concurrent, 1 node", one, "anchor")
+		b.add(w, "buildkit_image x5, concurrent, 3 nodes", three, "")
 		for _, stop := range stops {
 			stop()
 		}
@@ -241,8 +246,13 @@ func (b *bench) hosts() {
 		})
 	}
 	own() // the base pulled into the second engine once, outside the samples
-	b.add(w, "buildkit_image x5, its own cold build", b.repeat(own), "anchor")
-	b.add(w, "buildkit_image x5, from the first host's registry cache", b.repeat(shared), "")
+	var ownS, sharedS []time.Duration
+	for i := 0; i < b.iterations; i++ { // alternating, as above
+		ownS = append(ownS, own())
+		sharedS = append(sharedS, shared())
+	}
+	b.add(w, "buildkit_image x5, its own cold build", ownS, "anchor")
+	b.add(w, "buildkit_image x5, from the first host's registry cache", sharedS, "")
 }
 
 // removeCgroup removes a cgroup directory and the ones BuildKit made under it, deepest first.
