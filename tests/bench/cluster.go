@@ -19,7 +19,14 @@ import (
 // the same CPUs: the figures say what the mechanism costs or saves here, not
 // what separate machines would give.
 
-const benchRegistry = "127.0.0.1:5000"
+// benchRegistry is the registry the workloads share bases and caches through:
+// BENCH_REGISTRY, else tests/scripts/registry.sh's plain one.
+var benchRegistry = func() string {
+	if r := os.Getenv("BENCH_REGISTRY"); r != "" {
+		return r
+	}
+	return "127.0.0.1:5000"
+}()
 
 // registryBase pushes local/busybox to the local registry (standalone
 // daemons and other engines see registries, not this engine's images).
