@@ -118,14 +118,19 @@ func (b *bench) buildkitd(name string, cpus float64) (string, func()) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return "unix://" + sock, func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		log.Close()
-		if cgroup != "" {
-			removeCgroup(cgroup)
-		}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+			log.Close()
+			if cgroup != "" {
+				removeCgroup(cgroup)
+			}
+		})
 	}
+	atExit = append(atExit, stop)
+	return "unix://" + sock, stop
 }
 
 // cluster: the cold 5-image set on a builder of one node vs three (each

@@ -99,9 +99,16 @@ func main() {
 	b.print()
 }
 
+// atExit are what must undoes before it ends the run (daemons started,
+// cgroups made): os.Exit skips deferred calls.
+var atExit []func()
+
 func must(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		for i := len(atExit) - 1; i >= 0; i-- {
+			atExit[i]()
+		}
 		os.Exit(1)
 	}
 }
