@@ -154,6 +154,12 @@ func (b *bench) cluster() {
 	}
 	defer func() { _ = exec.Command("docker", append([]string{"rmi", "-f"}, names...)...).Run() }()
 	for _, cpus := range []float64{0, 2.0 / 3} {
+		if cpus > 0 {
+			if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err != nil {
+				fmt.Fprintln(os.Stderr, "bench: no cgroup v1 cpu controller here: the cluster workload's capped nodes are skipped")
+				continue
+			}
+		}
 		w := "cold, 5 images sharing a stage + 1 CPU-s each, BuildKit cluster, nodes sharing the machine's CPUs"
 		if cpus > 0 {
 			w = "cold, 5 images sharing a stage + 1 CPU-s each, BuildKit cluster, each node capped to 2/3 CPU"
