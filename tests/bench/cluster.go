@@ -94,23 +94,19 @@ func (b *bench) buildkitd(name string, cpus float64) (string, func()) {
 	must(err)
 	args := []string{"--addr", "unix://" + sock, "--root", filepath.Join(dir, "root"),
 		"--oci-worker=true", "--oci-worker-snapshotter=native", "--containerd-worker=false"}
-	cgroup := ""
+	cgroup, procs := "", ""
 	if cpus > 0 {
-		rel := fmt.Sprintf("bk-bench-%d-%s", os.Getpid(), name)
-		cgroup = filepath.Join("/sys/fs/cgroup/cpu", rel)
-		if err := os.Mkdir(cgroup, 0o755); err != nil {
-			must(fmt.Errorf("cap node %s to %.2f CPUs: %w (cgroup v1 cpu controller)", name, cpus, err))
-		}
-		must(os.WriteFile(filepath.Join(cgroup, "cpu.cfs_quota_us"), []byte(fmt.Sprint(int(cpus*100000))), 0o644))
+		var parent string
+		cgroup, procs, parent = capCPU(fmt.Sprintf("bk-bench-%d-%s", os.Getpid(), name), cpus)
 		cfg := filepath.Join(dir, "buildkitd.toml")
-		must(os.WriteFile(cfg, []byte(fmt.Sprintf("[worker.oci]\n  defaultCgroupParent = %q\n", "/"+rel)), 0o644))
+		must(os.WriteFile(cfg, []byte(fmt.Sprintf("[worker.oci]\n  defaultCgroupParent = %q\n", parent)), 0o644))
 		args = append(args, "--config", cfg)
 	}
 	cmd := exec.Command(os.Getenv("BUILDKITD"), args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	must(cmd.Start())
-	if cgroup != "" {
-		must(os.WriteFile(filepath.Join(cgroup, "cgroup.procs"), []byte(fmt.Sprint(cmd.Process.Pid)), 0o644))
+	if procs != "" {
+		must(os.WriteFile(procs, []byte(fmt.Sprint(cmd.Process.Pid)), 0o644))
 	}
 	for i := 0; i < 100; i++ {
 		if _, err := os.Stat(sock); err == nil {
@@ -154,11 +150,9 @@ func (b *bench) cluster() {
 	}
 	defer func() { _ = exec.Command("docker", append([]string{"rmi", "-f"}, names...)...).Run() }()
 	for _, cpus := range []float64{0, 2.0 / 3} {
-		if cpus > 0 {
-			if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err != nil {
-				fmt.Fprintln(os.Stderr, "bench: no cgroup v1 cpu controller here: the cluster workload's capped nodes are skipped")
-				continue
-			}
+		if cpus > 0 && !canCapCPU() {
+			fmt.Fprintln(os.Stderr, "bench: no cgroup cpu controller to cap nodes with: the cluster workload's capped nodes are skipped")
+			continue
 		}
 		w := "cold, 5 images sharing a stage + 1 CPU-s each, BuildKit cluster, nodes sharing the machine's CPUs"
 		if cpus > 0 {
@@ -285,4 +279,34 @@ func removeCgroup(dir string) {
 	for i := len(dirs) - 1; i >= 0; i-- {
 		_ = os.Remove(dirs[i])
 	}
+}
+
+// canCapCPU says whether capCPU can: the cgroup v1 cpu controller, or cgroup
+// v2 with cpu delegated from the root.
+func canCapCPU() bool {
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err == nil {
+		return true
+	}
+	b, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control")
+	return err == nil && strings.Contains(" "+string(b), " cpu")
+}
+
+// capCPU makes a cgroup of name capped to cpus CPUs (CFS quota). It returns
+// the directory to remove, the cgroup.procs file the daemon goes in, and the
+// cgroup parent its build steps go under (BuildKit's defaultCgroupParent),
+// both under the cap. On cgroup v2 the daemon sits in a leaf of its own
+// (no process in a cgroup whose children have controllers).
+func capCPU(name string, cpus float64) (dir, procs, parent string) {
+	quota := int(cpus * 100000)
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err == nil {
+		dir = filepath.Join("/sys/fs/cgroup/cpu", name)
+		must(os.Mkdir(dir, 0o755))
+		must(os.WriteFile(filepath.Join(dir, "cpu.cfs_quota_us"), []byte(fmt.Sprint(quota)), 0o644))
+		return dir, filepath.Join(dir, "cgroup.procs"), "/" + name
+	}
+	dir = filepath.Join("/sys/fs/cgroup", name)
+	must(os.Mkdir(dir, 0o755))
+	must(os.WriteFile(filepath.Join(dir, "cpu.max"), []byte(fmt.Sprintf("%d 100000", quota)), 0o644))
+	must(os.Mkdir(filepath.Join(dir, "daemon"), 0o755))
+	return dir, filepath.Join(dir, "daemon", "cgroup.procs"), "/" + name + "/steps"
 }
