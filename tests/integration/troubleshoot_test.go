@@ -135,6 +135,9 @@ func TestTroubleshootFixRecreatesABrokenBuilder(t *testing.T) {
 	assert.Contains(t, string(res), "would reclaim")
 
 	// reset: the builder is recreated and the engine's own cache cleared too; the smoke build runs on the builder.
+	// (The engine's cache gets a record first, whatever else ran on the engine before.)
+	warm := run(t, "buildkit_image", buildArgs(uniqueName(t), writeContext(t, map[string]string{"Dockerfile": "FROM local/busybox:latest\nRUN echo " + name + " > /warm\n"}), nil))
+	require.False(t, warm.failed(), warm.msg())
 	before, err := exec.Command("docker", "inspect", "-f", "{{.Id}}", "buildx_buildkit_"+bname+"0").Output()
 	require.NoError(t, err)
 	text, ok = troubleshoot(t, map[string]any{"troubleshoot_mode": "reset", "troubleshoot_report_dir": dir, "troubleshoot_builder": b})
