@@ -75,6 +75,24 @@ func Spec() module.Spec {
 		Options:           opts,
 		RequiredOneOf:     [][]string{{"http", "command"}},
 		MutuallyExclusive: [][]string{{"http", "command"}},
+		Returns:           returns(),
+	}
+}
+
+// returns declares the module's result keys (documented in RETURN).
+func returns() map[string]*module.Return {
+	str, integer := &module.Return{Type: module.TypeStr}, &module.Return{Type: module.TypeInt}
+	return map[string]*module.Return{
+		"image":          str,
+		"passed":         {Type: module.TypeBool},
+		"skipped_reason": str,
+		"duration":       {Type: module.TypeFloat},
+		"attempts":       integer,
+		"status":         integer,
+		"header":         str,
+		"rc":             integer,
+		"output":         str,
+		"logs":           str,
 	}
 }
 
