@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -103,4 +106,13 @@ func TestStrictModeMasksNoLogValuesInItsMessage(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "hunter-tok3n")
 	assert.Contains(t, res.out["msg"], "leak-********: not declared")
+}
+
+// The integration tests' harness turns the check on and looks for its
+// message: it copies both (it cannot import this package).
+func TestTheIntegrationHarnessUsesTheStrictReturnsCheck(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "..", "tests", "integration", "harness_test.go"))
+	require.NoError(t, err)
+	assert.Contains(t, string(src), strconv.Quote(StrictReturnsEnv))
+	assert.Contains(t, string(src), strconv.Quote(UndeclaredReturns))
 }
