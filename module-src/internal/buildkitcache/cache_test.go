@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/moduletest"
 )
 
 func options(kv map[string]any) Options {
@@ -150,24 +151,10 @@ func (f *fakeBackend) prune(_ context.Context, p policy, all bool) (int, int64, 
 	return n, bytes, nil
 }
 
-// runThrough runs fn as the module's RunFunc through the module runtime, as
-// Ansible would (the strict check of the declared result keys on), and
-// returns the result object Ansible would read.
+// runThrough runs fn as the module's RunFunc, in-process, as Ansible would.
 func runThrough(t *testing.T, check bool, fn module.RunFunc) map[string]any {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "args")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`{"_ansible_check_mode": %t}`, check)), 0o600))
-	var out bytes.Buffer
-	getenv := func(k string) string {
-		if k == module.StrictReturnsEnv {
-			return "1"
-		}
-		return ""
-	}
-	module.Run(context.Background(), []string{"buildkit_cache", path}, &out, getenv, Spec(), fn)
-	var res map[string]any
-	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
-	return res
+	return moduletest.Run(t, "buildkit_cache", Spec(), fn, map[string]any{"_ansible_check_mode": check})
 }
 
 func pruneWith(b backend, p policy, all bool) module.RunFunc {

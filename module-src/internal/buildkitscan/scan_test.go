@@ -1,8 +1,6 @@
 package buildkitscan
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -16,32 +14,17 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/moduletest"
 )
 
-// runModule runs the module in-process as Ansible would, with the strict
-// check of its declared result keys on, and returns the result object.
+// runModule runs the module in-process, its full report kept in a scratch directory.
 func runModule(t *testing.T, args map[string]any) map[string]any {
 	t.Helper()
 	full := map[string]any{"report_path": filepath.Join(t.TempDir(), "report.json")}
 	for k, v := range args {
 		full[k] = v
 	}
-	b, err := json.Marshal(full)
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "args")
-	require.NoError(t, os.WriteFile(path, b, 0o600))
-	getenv := func(k string) string {
-		if k == module.StrictReturnsEnv {
-			return "1"
-		}
-		return ""
-	}
-	var out bytes.Buffer
-	module.Run(context.Background(), []string{"buildkit_scan", path}, &out, getenv, Spec(), Run)
-	var res map[string]any
-	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
-	return res
+	return moduletest.Run(t, "buildkit_scan", Spec(), Run, full)
 }
 
 func TestOptionChecks(t *testing.T) {

@@ -1,13 +1,9 @@
 package buildkitvalidate
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"sync/atomic"
 	"testing"
@@ -18,30 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/moduletest"
 )
 
-// runModule runs the module in-process as Ansible would, with no engine to
-// reach and the strict check of its declared result keys on.
 func runModule(t *testing.T, args map[string]any) map[string]any {
 	t.Helper()
-	b, err := json.Marshal(args)
-	require.NoError(t, err)
-	path := filepath.Join(t.TempDir(), "args")
-	require.NoError(t, os.WriteFile(path, b, 0o600))
-	getenv := func(k string) string {
-		switch k {
-		case "DOCKER_HOST":
-			return "unix:///nonexistent/docker.sock"
-		case module.StrictReturnsEnv:
-			return "1"
-		}
-		return ""
-	}
-	var out bytes.Buffer
-	module.Run(context.Background(), []string{"buildkit_validate", path}, &out, getenv, Spec(), Run)
-	var res map[string]any
-	require.NoError(t, json.Unmarshal(out.Bytes(), &res), out.String())
-	return res
+	return moduletest.Run(t, "buildkit_validate", Spec(), Run, args)
 }
 
 func TestCheckModeStartsNothingAndSaysSo(t *testing.T) {
@@ -77,7 +55,7 @@ func TestBadOptionsFailBeforeTheEngine(t *testing.T) {
 			res := runModule(t, args)
 			assert.Equal(t, true, res["failed"], c.want)
 			assert.Contains(t, res["msg"], c.want)
-			assert.NotContains(t, res["msg"], "nonexistent", "decided before the engine")
+			assert.NotContains(t, res["msg"], moduletest.NoEngine, "decided before the engine")
 		}
 	}
 }

@@ -1,8 +1,6 @@
 package modules
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,38 +9,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/moduletest"
 )
-
-// noEngine is a Docker host that is never there: a case that reached the
-// engine would fail with a connection error instead of the message it
-// expects (the cases that need an engine are in tests/integration's
-// TestHostileInputs).
-const noEngine = "unix:///nonexistent/jenkins_ha.buildkit-unit/docker.sock"
-
-// runModule runs a module of the multi-call binary in-process, as Ansible
-// runs it (an args file written byte for byte), with the strict check of its
-// declared result keys on, and returns its one JSON object.
-func runModule(t *testing.T, name string, raw []byte) map[string]any {
-	t.Helper()
-	t.Setenv("DOCKER_HOST", noEngine)
-	t.Setenv(module.StrictReturnsEnv, "1")
-	args := filepath.Join(t.TempDir(), "args")
-	require.NoError(t, os.WriteFile(args, raw, 0o600))
-	var out, errOut bytes.Buffer
-	run([]string{"jenkins_ha_buildkit_linux_amd64", name, args}, &out, &errOut)
-	var res map[string]any
-	require.NoError(t, json.Unmarshal(out.Bytes(), &res), "not one JSON object: %s", out.String())
-	msg, _ := res["msg"].(string)
-	require.NotContains(t, msg, module.UndeclaredReturns)
-	return res
-}
 
 // Hostile and malformed arguments fail with a message naming the option,
 // never with a panic or a non-JSON reply, before the engine is asked. The
 // cases decided after the engine answers (paths in the build context, the
 // archive, the builder's container) are tests/integration's TestHostileInputs.
 func TestHostileInputs(t *testing.T) {
+	image, ok := Lookup("buildkit_image")
+	require.True(t, ok)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM local/busybox:latest\n"), 0o644))
 	cases := []struct {
@@ -76,13 +52,13 @@ func TestHostileInputs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			res := runModule(t, "buildkit_image", []byte(c.raw))
+			res := moduletest.RunRaw(t, "buildkit_image", image.Spec(), image.Run, []byte(c.raw))
 			msg, _ := res["msg"].(string)
 			assert.Equal(t, true, res["failed"], "must fail")
 			assert.Contains(t, strings.ToLower(msg), strings.ToLower(c.want))
 			assert.NotContains(t, msg, "panic")
 			assert.NotContains(t, msg, "goroutine")
-			assert.NotContains(t, msg, noEngine, "decided before the engine was asked")
+			assert.NotContains(t, msg, moduletest.NoEngine, "decided before the engine was asked")
 		})
 	}
 }
