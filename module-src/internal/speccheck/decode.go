@@ -90,7 +90,7 @@ func collectFields(t reflect.Type, fields map[string]field, out *[]string) {
 		if !sf.IsExported() || name == "-" {
 			continue
 		}
-		decl := t.Name() + "." + sf.Name
+		decl := t.String() + "." + sf.Name
 		if !hasTag || name == "" {
 			*out = append(*out, fmt.Sprintf("field %s: no json tag naming its option", decl))
 			continue

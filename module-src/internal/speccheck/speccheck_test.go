@@ -247,14 +247,14 @@ func TestEveryStructDriftIsNamed(t *testing.T) {
 	}
 	_ = bad{}.ignored
 	assert.Equal(t, []string{
-		`field bad.Delay: no json tag naming its option`,
-		`field bad.Extra (json "extra"): not an option of the spec`,
-		`field bad.Password (json "passwd"): not an option of the spec`,
-		`fields conn.Host and bad.Host: both have the json tag "host"`,
-		`option build (dict): field bad.Build is map[string]interface {}: a dict with sub-options needs a struct`,
+		`field speccheck.bad.Delay: no json tag naming its option`,
+		`field speccheck.bad.Extra (json "extra"): not an option of the spec`,
+		`field speccheck.bad.Password (json "passwd"): not an option of the spec`,
+		`fields speccheck.conn.Host and speccheck.bad.Host: both have the json tag "host"`,
+		`option build (dict): field speccheck.bad.Build is map[string]interface {}: a dict with sub-options needs a struct`,
 		`option delay: no field of speccheck.bad has the json tag "delay", so Decode drops it`,
-		`option level (list): field bad.Level is string: a list does not decode into it`,
-		`option name (str): field bad.Name is int: a str does not decode into it`,
+		`option level (list): field speccheck.bad.Level is string: a list does not decode into it`,
+		`option name (str): field speccheck.bad.Name is int: a str does not decode into it`,
 		`option password: no field of speccheck.bad has the json tag "password", so Decode drops it`,
 	}, CompareStruct(demoSpec().Options, bad{}))
 
@@ -270,8 +270,8 @@ func TestEveryStructDriftIsNamed(t *testing.T) {
 		Build    []sub   `json:"build"`
 	}
 	assert.Equal(t, []string{
-		`option build (dict): field nested.Build is []speccheck.sub: a dict with sub-options needs a struct`,
-		`option level (list): field nested.Level is []int: a str does not decode into it`,
+		`option build (dict): field speccheck.nested.Build is []speccheck.sub: a dict with sub-options needs a struct`,
+		`option level (list): field speccheck.nested.Level is []int: a str does not decode into it`,
 	}, CompareStruct(demoSpec().Options, nested{}))
 
 	// A list of dicts with sub-options: a slice of structs, checked field by field.
@@ -280,6 +280,6 @@ func TestEveryStructDriftIsNamed(t *testing.T) {
 	spec.Options["level"].Elements = module.TypeInt
 	spec.Options["level"].Choices, spec.Options["level"].Default = nil, nil
 	assert.Equal(t, []string{
-		`option build.path (path): field sub.Path is int: a path does not decode into it`,
+		`option build.path (path): field speccheck.sub.Path is int: a path does not decode into it`,
 	}, CompareStruct(spec.Options, nested{}))
 }
