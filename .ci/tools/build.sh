@@ -29,6 +29,11 @@ case "$tool" in
   buildkitd) dir=buildkit; pkg=github.com/moby/buildkit/cmd/buildkitd; mod=github.com/moby/buildkit; out=buildkitd; env=(CGO_ENABLED=0) ;;
   buildctl)  dir=buildkit; pkg=github.com/moby/buildkit/cmd/buildctl; mod=github.com/moby/buildkit; out=buildctl; env=(CGO_ENABLED=0) ;;
   trivy)  dir=trivy;  pkg=github.com/aquasecurity/trivy/cmd/trivy; mod=github.com/aquasecurity/trivy; out=trivy; env=(CGO_ENABLED=0 GOEXPERIMENT=jsonv2) ;;
+  # cosign (v3 and v2), for buildkit_sign's interoperability tests: each verifies what the module signs and signs what it verifies.
+  cosign)  dir=cosign;  pkg=github.com/sigstore/cosign/v3/cmd/cosign; mod=github.com/sigstore/cosign/v3; out=cosign; env=(CGO_ENABLED=0)
+    ldx='-X sigs.k8s.io/release-utils/version.gitVersion=@VERSION@' ;;
+  cosign2) dir=cosign2; pkg=github.com/sigstore/cosign/v2/cmd/cosign; mod=github.com/sigstore/cosign/v2; out=cosign; env=(CGO_ENABLED=0)
+    ldx='-X sigs.k8s.io/release-utils/version.gitVersion=@VERSION@' ;;
   # The current Docker Engine (tests/scripts/engine-current.sh): dockerd, docker-proxy, and the
   # containerd, shim and runc it runs, each pinned in its own module.
   dockerd) dir=moby; pkg=github.com/moby/moby/v2/cmd/dockerd; mod=github.com/moby/moby/v2; out=dockerd; env=(CGO_ENABLED=0)

@@ -730,6 +730,13 @@ builder:
   returned: when a build ran
   type: str
   sample: buildkit (docker engine)
+builder_driver:
+  description:
+    - The kind of builder that ran the build, for playbooks to test (C(builder) is for people).
+    - C(docker) (the engine's embedded BuildKit), C(docker-container), C(remote) or C(legacy) (the engine's classic builder).
+  returned: when a build ran
+  type: str
+  sample: docker
 base_images_pulled:
   description:
     - The images a build with the classic builder reads that the engine lacked (or all of them with C(build.pull)),

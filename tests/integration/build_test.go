@@ -349,7 +349,7 @@ func TestNamedNetworkBuildsWithTheClassicBuilder(t *testing.T) {
 	res := run(t, "buildkit_image", args)
 	require.False(t, res.failed(), res.msg())
 	assert.Equal(t, "legacy (docker engine classic builder)", res["builder"])
-	assert.Contains(t, strings.Join(actionsOf(res), "\n"), "build.network \""+net+"\" is a named network")
+	assert.Contains(t, strings.Join(actionsOf(res), "\n"), "build.network: \""+net+"\" is a named network")
 	again := run(t, "buildkit_image", args)
 	require.False(t, again.failed(), again.msg())
 	assert.False(t, again.changed())

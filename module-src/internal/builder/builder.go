@@ -109,6 +109,11 @@ type Result struct {
 type Builder interface {
 	// Name says which builder this is, for results and messages.
 	Name() string
+	// Driver is its kind, machine-readable (DriverDocker, ...).
+	Driver() string
+	// Features says what it can do (features.go); asking is also the proof
+	// that it answers, so an error means it cannot build at all now.
+	Features(ctx context.Context) (Features, error)
 	// Build runs one build. The returned error is a *StepError when a build
 	// step (not the connection) failed.
 	Build(ctx context.Context, req Request) (*Result, error)

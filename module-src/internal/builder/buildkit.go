@@ -24,11 +24,9 @@ import (
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/tonistiigi/fsutil"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/guard"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/transient"
 )
 
 // EngineBuildKit is the BuildKit embedded in a Docker Engine.
@@ -53,15 +51,28 @@ func (b *EngineBuildKit) connect(ctx context.Context) (*bkclient.Client, error) 
 	)
 }
 
-// Workers lists the engine's BuildKit workers (platforms, labels); an error
-// means the engine serves no BuildKit.
-func (b *EngineBuildKit) Workers(ctx context.Context) ([]*bkclient.WorkerInfo, error) {
+// Driver implements Builder.
+func (b *EngineBuildKit) Driver() string { return DriverDocker }
+
+// Features implements Builder: BuildKit always; on an engine with the
+// containerd image store (its worker carries a snapshotter label) also cache
+// exports, several platforms and attestations. Docker 20.10's BuildKit v0.8
+// (classic image store) has none of these. An error means the engine serves
+// no BuildKit.
+func (b *EngineBuildKit) Features(ctx context.Context) (Features, error) {
 	c, err := b.connect(ctx)
 	if err != nil {
-		return nil, err
+		return Features{}, err
 	}
 	defer c.Close()
-	return c.ListWorkers(ctx)
+	workers, err := c.ListWorkers(ctx)
+	if err != nil {
+		return Features{}, err
+	}
+	store := containerdStore(workers)
+	return Features{Has: map[Feature]bool{
+		BuildKit: true, DirectPush: true, CacheExport: store, MultiPlatform: store, Attestations: store,
+	}}, nil
 }
 
 // Describe is what the engine's BuildKit says of itself (one connection).
@@ -107,11 +118,11 @@ func platformsOf(workers []*bkclient.WorkerInfo) []string {
 	return out
 }
 
-// ContainerdStore reports whether workers are those of an engine on the
+// containerdStore reports whether workers are those of an engine on the
 // containerd image store (their worker carries a snapshotter label): only such
 // an engine's BuildKit exports caches other than inline, and holds several
 // platforms and attestations. Docker 20.10's BuildKit v0.8 does none of these.
-func ContainerdStore(workers []*bkclient.WorkerInfo) bool {
+func containerdStore(workers []*bkclient.WorkerInfo) bool {
 	for _, w := range workers {
 		if _, ok := w.Labels["org.mobyproject.buildkit.worker.snapshotter"]; ok {
 			return true
@@ -218,35 +229,17 @@ func solve(ctx context.Context, c *bkclient.Client, req Request, exports []bkcli
 }
 
 // classify turns a solve error into a StepError when the Dockerfile itself
-// failed; connection trouble (a daemon restarting, a dropped stream) stays a
-// plain error, which the caller may retry.
+// failed, and a TransientError when something passing did (a daemon
+// restarting, a dropped stream, a registry answering 5xx while BuildKit
+// pulled, exported a cache or pushed): the caller retries only the latter.
 func classify(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || engine.IsTransient(err) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	if s, ok := status.FromError(err); ok {
-		switch s.Code() {
-		case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded:
-			return err
-		}
+	if transient.Is(err) {
+		return &TransientError{Err: err}
 	}
-	msg := err.Error()
-	for _, conn := range []string{"failed to dial gRPC", "cannot connect to the Docker daemon", "connection refused", "connection reset", "error reading from server", "transport is closing"} {
-		if strings.Contains(msg, conn) {
-			return err
-		}
-	}
-	if !strings.Contains(msg, "did not complete successfully") { // not a RUN step's own failure
-		// A registry that hiccups while BuildKit pulls a base, imports or
-		// exports a cache, or pushes: worth another try.
-		for _, reg := range []string{"unavailable:", "503 Service Unavailable", "502 Bad Gateway", "504 Gateway Timeout",
-			"500 Internal Server Error", "toomanyrequests", "429 Too Many Requests", "unexpected EOF", "i/o timeout"} {
-			if strings.Contains(msg, reg) {
-				return &TransientError{Err: err}
-			}
-		}
-	}
-	return &StepError{Msg: msg}
+	return &StepError{Msg: err.Error()}
 }
 
 func solveOpt(req Request) (*bkclient.SolveOpt, error) {

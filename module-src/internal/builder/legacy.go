@@ -31,6 +31,15 @@ func NewLegacy(api *client.Client) *Legacy { return &Legacy{api: api} }
 // Name implements Builder.
 func (b *Legacy) Name() string { return "legacy (docker engine classic builder)" }
 
+// Driver implements Builder.
+func (b *Legacy) Driver() string { return DriverLegacy }
+
+// Features implements Builder: the classic builder runs steps on a named
+// network and applies per-build limits; it has none of BuildKit's.
+func (b *Legacy) Features(context.Context) (Features, error) {
+	return Features{Has: map[Feature]bool{NamedNetwork: true, ContainerLimits: true}}, nil
+}
+
 var stepLine = regexp.MustCompile(`^Step \d+/\d+ : `)
 
 // Build implements Builder.

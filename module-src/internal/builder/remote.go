@@ -105,22 +105,40 @@ func (r Remote) tlsHint(err error) string {
 // BuildKit itself (needed for several platforms and for attestations).
 type DaemonBuildKit struct {
 	name    string
+	driver  string
 	connect func(context.Context) (*bkclient.Client, error)
 	api     *client.Client
 }
 
 // NewRemoteBuildKit returns the builder for the daemon r, loading into the engine api.
 func NewRemoteBuildKit(r Remote, api *client.Client) *DaemonBuildKit {
-	return &DaemonBuildKit{name: "buildkit (remote " + r.Endpoint + ")", connect: r.Connect, api: api}
+	return &DaemonBuildKit{name: "buildkit (remote " + r.Endpoint + ")", driver: DriverRemote, connect: r.Connect, api: api}
 }
 
 // NewContainerBuildKit returns the builder for the container builder c.
 func NewContainerBuildKit(c *Container, api *client.Client) *DaemonBuildKit {
-	return &DaemonBuildKit{name: "buildkit (docker-container " + c.Name + ")", connect: c.Connect, api: api}
+	return &DaemonBuildKit{name: "buildkit (docker-container " + c.Name + ")", driver: DriverDockerContainer, connect: c.Connect, api: api}
 }
 
 // Name implements Builder.
 func (b *DaemonBuildKit) Name() string { return b.name }
+
+// Driver implements Builder.
+func (b *DaemonBuildKit) Driver() string { return b.driver }
+
+// Features implements Builder: a BuildKit daemon of its own does everything
+// but a named network and the classic builder's limits; the platforms its
+// workers run (natively or through binfmt emulators registered when it
+// started) say which targets its RUN steps can run for.
+func (b *DaemonBuildKit) Features(ctx context.Context) (Features, error) {
+	have, err := b.Platforms(ctx)
+	if err != nil {
+		return Features{}, err
+	}
+	return Features{Has: map[Feature]bool{
+		BuildKit: true, DirectPush: true, CacheExport: true, MultiPlatform: true, Attestations: true,
+	}, Platforms: have}, nil
+}
 
 // Describe is what the daemon says of itself (one connection).
 func (b *DaemonBuildKit) Describe(ctx context.Context) (*Description, error) {

@@ -109,25 +109,25 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if o.State == "reset" && o.Builder != nil && o.Builder.Driver == "docker-container" {
 		return resetContainer(ctx, m, o)
 	}
-	b, err := openBackend(ctx, o)
+	t, err := openTarget(ctx, o)
 	if err != nil {
 		return module.Result{}, err
 	}
-	defer b.close()
+	defer t.close()
 	switch o.State {
 	case "pruned":
-		return prune(ctx, m, b, p, o.All)
+		return prune(ctx, m, t, p, o.All)
 	case "reset":
-		return prune(ctx, m, b, policy{filters: p.filters}, true)
+		return prune(ctx, m, t, policy{filters: p.filters}, true)
 	}
-	records, err := b.usage(ctx)
+	records, err := t.cache.CacheUsage(ctx)
 	if err != nil {
 		return module.Result{}, err
 	}
-	data := map[string]any{"cache": summarize(b.name(), records, time.Now())}
-	if eb, ok := b.(*engineBackend); ok {
+	data := map[string]any{"cache": summarize(t.label, records, time.Now())}
+	if t.label == "engine" {
 		// The engine's cache, and that of every docker-container builder on it.
-		data["builders"] = builderCaches(ctx, eb.e)
+		data["builders"] = builderCaches(ctx, t.engine)
 	}
 	return module.Result{Data: data}, nil
 }
@@ -149,13 +149,7 @@ func builderCaches(ctx context.Context, e *engine.Engine) []map[string]any {
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				defer cancel()
 				c := builder.NewContainer(builder.Container{Name: bc.name}, e.API, e.Host)
-				bk, err := c.Connect(cctx)
-				if err != nil {
-					entry["error"] = err.Error()
-					return
-				}
-				defer bk.Close()
-				records, err := (&buildkitBackend{c: bk, label: bc.name}).usage(cctx)
+				records, err := builder.NewContainerBuildKit(c, e.API).CacheUsage(cctx)
 				if err != nil {
 					entry["error"] = err.Error()
 					return
@@ -211,7 +205,7 @@ func parsePolicy(o Options) (policy, error) {
 }
 
 // summarize is state=info's report.
-func summarize(builder string, records []record, now time.Time) map[string]any {
+func summarize(builder string, records []builder.CacheRecord, now time.Time) map[string]any {
 	var total, reclaimable int64
 	inUse := 0
 	byType := map[string]int{}
@@ -252,9 +246,9 @@ func summarize(builder string, records []record, now time.Time) map[string]any {
 // estimate is what a prune with p would delete, from the records alone (check
 // mode): unused records older than older_than, then the least recently used
 // until the cache fits keep_storage. The builder's own prune decides for real.
-func estimate(records []record, p policy, all bool, now time.Time) (n int, bytes int64) {
+func estimate(records []builder.CacheRecord, p policy, all bool, now time.Time) (n int, bytes int64) {
 	var total int64
-	var candidates []record
+	var candidates []builder.CacheRecord
 	for _, r := range records {
 		total += r.Size
 		if r.InUse || (!all && r.Shared) || !matches(r, p.filters) {
@@ -277,7 +271,7 @@ func estimate(records []record, p policy, all bool, now time.Time) (n int, bytes
 	return n, bytes
 }
 
-func matches(r record, f map[string]string) bool {
+func matches(r builder.CacheRecord, f map[string]string) bool {
 	if t, ok := f["type"]; ok && t != r.Type {
 		return false
 	}
@@ -295,13 +289,13 @@ func matches(r record, f map[string]string) bool {
 
 // prune deletes build cache records by policy; reset is prune with all=true
 // and no keep. changed only when something was deleted.
-func prune(ctx context.Context, m *module.Module, b backend, p policy, all bool) (module.Result, error) {
-	before, err := b.usage(ctx)
+func prune(ctx context.Context, m *module.Module, t *target, p policy, all bool) (module.Result, error) {
+	before, err := t.cache.CacheUsage(ctx)
 	if err != nil {
 		return module.Result{}, err
 	}
 	now := time.Now()
-	data := map[string]any{"before": summarize(b.name(), before, now)}
+	data := map[string]any{"before": summarize(t.label, before, now)}
 	if m.CheckMode {
 		n, bytes := estimate(before, p, all, now)
 		data["would_delete_records"] = n
@@ -309,17 +303,17 @@ func prune(ctx context.Context, m *module.Module, b backend, p policy, all bool)
 		data["reclaimed"] = units.BytesSize(float64(bytes))
 		return module.Result{Changed: n > 0, Data: data}, nil
 	}
-	deleted, reclaimed, err := b.prune(ctx, p, all)
+	deleted, reclaimed, err := t.cache.PruneCache(ctx, builder.PruneOptions{All: all, Filters: p.filters, KeepDuration: p.olderThan, KeepBytes: p.keepBytes})
 	if err != nil {
-		return module.Result{Data: data}, fmt.Errorf("prune the build cache of %s: %w", b.name(), err)
+		return module.Result{Data: data}, fmt.Errorf("prune the build cache of %s: %w", t.label, err)
 	}
-	after, err := b.usage(ctx)
+	after, err := t.cache.CacheUsage(ctx)
 	if err != nil {
 		return module.Result{Data: data}, err
 	}
-	data["after"] = summarize(b.name(), after, now)
+	data["after"] = summarize(t.label, after, now)
 	if n := data["after"].(map[string]any)["in_use_records"].(int); n > 0 && all {
-		m.Warn(fmt.Sprintf("%d build cache records of %s are in use (a build running, or one the builder has not released yet) and were kept", n, b.name()))
+		m.Warn(fmt.Sprintf("%d build cache records of %s are in use (a build running, or one the builder has not released yet) and were kept", n, t.label))
 	}
 	data["deleted_records"] = deleted
 	data["reclaimed_bytes"] = reclaimed

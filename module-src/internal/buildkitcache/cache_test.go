@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/builder"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/moduletest"
 )
@@ -67,8 +68,8 @@ func ago(h int) time.Time { return now.Add(-time.Duration(h) * time.Hour) }
 
 // cacheRecords is a build cache: two old unused records, one in use, one
 // shared with an image, one recent.
-func cacheRecords() []record {
-	return []record{
+func cacheRecords() []builder.CacheRecord {
+	return []builder.CacheRecord{
 		{ID: "old-big", Type: "regular", Size: 600, LastUsed: ago(200)},
 		{ID: "old-small", Type: "source.local", Size: 100, LastUsed: ago(100)},
 		{ID: "busy", Type: "regular", Size: 1000, InUse: true, LastUsed: ago(300)},
@@ -119,31 +120,31 @@ func TestPruneEstimate(t *testing.T) {
 	}
 }
 
-// fakeBackend is a builder's cache in memory: prune deletes what the
+// fakeCache is a builder's cache in memory: a prune deletes what the
 // estimate would, so that the module's flow can be checked without a daemon.
-type fakeBackend struct {
-	records []record
+type fakeCache struct {
+	records []builder.CacheRecord
 	pruned  int
 	failOn  string
 }
 
-func (f *fakeBackend) name() string { return "fake" }
-func (f *fakeBackend) close()       {}
-func (f *fakeBackend) usage(context.Context) ([]record, error) {
+func (f *fakeCache) CacheUsage(context.Context) ([]builder.CacheRecord, error) {
 	if f.failOn == "usage" {
 		return nil, errors.New("build cache disk usage: daemon gone")
 	}
 	return f.records, nil
 }
-func (f *fakeBackend) prune(_ context.Context, p policy, all bool) (int, int64, error) {
+
+func (f *fakeCache) PruneCache(_ context.Context, o builder.PruneOptions) (int, int64, error) {
 	f.pruned++
 	if f.failOn == "prune" {
 		return 0, 0, errors.New("prune refused")
 	}
-	n, bytes := estimate(f.records, p, all, time.Now())
-	var kept []record
+	p := policy{filters: o.Filters, olderThan: o.KeepDuration, keepBytes: o.KeepBytes}
+	n, bytes := estimate(f.records, p, o.All, time.Now())
+	var kept []builder.CacheRecord
 	for _, r := range f.records {
-		if r.InUse || (!all && r.Shared) {
+		if r.InUse || (!o.All && r.Shared) {
 			kept = append(kept, r)
 		}
 	}
@@ -157,12 +158,14 @@ func runThrough(t *testing.T, check bool, fn module.RunFunc) map[string]any {
 	return moduletest.Run(t, "buildkit_cache", Spec(), fn, map[string]any{"_ansible_check_mode": check})
 }
 
-func pruneWith(b backend, p policy, all bool) module.RunFunc {
-	return func(ctx context.Context, m *module.Module) (module.Result, error) { return prune(ctx, m, b, p, all) }
+func pruneWith(c *fakeCache, p policy, all bool) module.RunFunc {
+	return func(ctx context.Context, m *module.Module) (module.Result, error) {
+		return prune(ctx, m, &target{label: "fake", cache: c}, p, all)
+	}
 }
 
 func TestPruneInCheckModeDeletesNothingAndEstimates(t *testing.T) {
-	b := &fakeBackend{records: cacheRecords()}
+	b := &fakeCache{records: cacheRecords()}
 	res := runThrough(t, true, pruneWith(b, policy{}, false))
 	assert.Nil(t, res["failed"], res["msg"])
 	assert.Zero(t, b.pruned, "nothing pruned in check mode")
@@ -173,12 +176,12 @@ func TestPruneInCheckModeDeletesNothingAndEstimates(t *testing.T) {
 	assert.Equal(t, 5.0, res["before"].(map[string]any)["records"])
 	assert.NotContains(t, res, "after")
 
-	nothing := runThrough(t, true, pruneWith(&fakeBackend{records: cacheRecords()}, policy{keepBytes: 1 << 40}, false))
+	nothing := runThrough(t, true, pruneWith(&fakeCache{records: cacheRecords()}, policy{keepBytes: 1 << 40}, false))
 	assert.Equal(t, false, nothing["changed"], "a cache that fits is no change")
 }
 
 func TestPruneReportsBeforeAfterAndWhatItKept(t *testing.T) {
-	b := &fakeBackend{records: cacheRecords()}
+	b := &fakeCache{records: cacheRecords()}
 	res := runThrough(t, false, pruneWith(b, policy{}, true))
 	assert.Nil(t, res["failed"], res["msg"])
 	assert.Equal(t, 1, b.pruned)
@@ -195,11 +198,11 @@ func TestPruneReportsBeforeAfterAndWhatItKept(t *testing.T) {
 }
 
 func TestPruneErrorsKeepWhatWasSeen(t *testing.T) {
-	res := runThrough(t, false, pruneWith(&fakeBackend{records: cacheRecords(), failOn: "prune"}, policy{}, false))
+	res := runThrough(t, false, pruneWith(&fakeCache{records: cacheRecords(), failOn: "prune"}, policy{}, false))
 	assert.Equal(t, true, res["failed"])
 	assert.Equal(t, "prune the build cache of fake: prune refused", res["msg"])
 	assert.Contains(t, res, "before")
-	res = runThrough(t, false, pruneWith(&fakeBackend{failOn: "usage"}, policy{}, false))
+	res = runThrough(t, false, pruneWith(&fakeCache{failOn: "usage"}, policy{}, false))
 	assert.Contains(t, res["msg"], "daemon gone")
 }
 

@@ -234,7 +234,7 @@ func diskCheck(root string, minFree int64) Check {
 }
 
 func cacheCheck(ctx context.Context, e *engine.Engine, limit int64) Check {
-	records, err := (&engineBackend{e: e}).usage(ctx)
+	records, err := builder.NewEngineBuildKit(e.API).CacheUsage(ctx)
 	if err != nil {
 		return Check{Name: "build_cache", Status: "warn", Detail: err.Error()}
 	}

@@ -224,6 +224,7 @@ func returns() map[string]*module.Return {
 		"actions":            strList,
 		"stdout":             str,
 		"builder":            str,
+		"builder_driver":     str,
 		"builder_container":  str,
 		"build_reason":       str,
 		"build_duration":     float,

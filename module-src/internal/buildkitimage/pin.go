@@ -13,6 +13,7 @@ import (
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildctx"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/transient"
 )
 
 // Pinning: each source a build reads is named by its content before the
@@ -104,7 +105,7 @@ func (r *runner) registryDigest(ctx context.Context, ref string) (string, error)
 		return "", err
 	}
 	var digest string
-	_, err = retry.Do(ctx, r.retryPolicy(), transientRegistryError, func(ctx context.Context) error {
+	_, err = retry.Do(ctx, r.retryPolicy(), transient.Is, func(ctx context.Context) error {
 		cctx, cancel := r.e.Call(ctx)
 		defer cancel()
 		di, err := r.e.API.DistributionInspect(cctx, ref, auth)

@@ -28,8 +28,7 @@ import (
 
 // pushedByBuildKit says whether this build is pushed by the builder itself.
 func (r *runner) pushedByBuildKit() bool {
-	d := r.o.Builder
-	if d == nil || (d.Driver != "docker-container" && d.Driver != "remote") || r.o.Build == nil {
+	if !r.daemonDriver() || r.o.Build == nil {
 		return false
 	}
 	b := r.o.Build
@@ -150,9 +149,7 @@ func (r *runner) buildPushed(ctx context.Context, df *buildctx.Dockerfile, req b
 	}
 	req.Push = true
 	req.InsecurePush = r.insecureRegistry(host)
-	if _, daemon := bld.(*builder.DaemonBuildKit); daemon {
-		req.NoLoad = true
-	}
+	req.NoLoad = true // the engine's own BuildKit stores it anyway; a daemon's result goes to the registry only
 	if r.o.RegistryUsername != "" {
 		req.Logins = map[string]builder.Login{host: {Username: r.o.RegistryUsername, Password: r.o.RegistryPassword}}
 	}

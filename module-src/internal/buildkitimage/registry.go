@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -15,33 +14,14 @@ import (
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/pkg/jsonmessage"
 
-	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/transient"
 )
 
 // registryError is an error the registry reported while pushing or pulling.
 type registryError struct{ msg string }
 
 func (e *registryError) Error() string { return e.msg }
-
-var (
-	transientRegistry = regexp.MustCompile(`(?i)\b(500|502|503|504|429)\b|service unavailable|bad gateway|gateway time-?out|too many requests|toomanyrequests|connection reset|connection refused|broken pipe|i/o timeout|tls handshake timeout|unexpected eof|\beof\b|timeout exceeded|temporar`)
-	permanentRegistry = regexp.MustCompile(`(?i)unauthorized|no basic auth credentials|authentication required|denied|forbidden|manifest (invalid|unknown)|name unknown|not found|does not exist`)
-)
-
-// transientRegistryError says whether a push or pull is worth retrying:
-// server errors, throttling and dropped connections are; authentication,
-// authorization and manifest errors are not.
-func transientRegistryError(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	if permanentRegistry.MatchString(msg) {
-		return false
-	}
-	return transientRegistry.MatchString(msg) || engine.IsTransient(err)
-}
 
 // registryHost is the registry part of an image reference, as docker_image
 // reports it ("docker.io" for Docker Hub).
@@ -162,7 +142,7 @@ func (r *runner) push(ctx context.Context, repo, tag string) error {
 		return nil
 	}
 	var statuses []string
-	retries, err := retry.Do(ctx, r.retryPolicy(), transientRegistryError, func(ctx context.Context) error {
+	retries, err := retry.Do(ctx, r.retryPolicy(), transient.Is, func(ctx context.Context) error {
 		rc, err := r.e.API.ImagePush(ctx, target, image.PushOptions{RegistryAuth: auth})
 		if err != nil {
 			return err
@@ -347,7 +327,7 @@ func (r *runner) pullImage(ctx context.Context, ref, platform string) (int, erro
 
 // pullWith pulls ref with the given registry auth, retrying transient registry errors.
 func (r *runner) pullWith(ctx context.Context, ref, auth, platform string) (int, error) {
-	return retry.Do(ctx, r.retryPolicy(), transientRegistryError, func(ctx context.Context) error {
+	return retry.Do(ctx, r.retryPolicy(), transient.Is, func(ctx context.Context) error {
 		rc, err := r.e.API.ImagePull(ctx, ref, image.PullOptions{RegistryAuth: auth, Platform: platform})
 		if err != nil {
 			return err

@@ -153,6 +153,9 @@ func (r *runner) checkOptions() error {
 			}
 		}
 	}
+	if r.daemonDriver() && o.BuildMethod == "legacy" {
+		return fmt.Errorf("build_method=legacy builds with the engine's classic builder; it cannot use builder.driver=%s", o.Builder.Driver)
+	}
 	if o.State == "present" && o.Source == "build" && r.pushedByBuildKit() {
 		return r.checkPushedOptions()
 	}

@@ -1,5 +1,5 @@
 // Package engine connects to a Docker Engine with community.docker's
-// connection options and classifies the engine's errors.
+// connection options, and says which option to fix when TLS fails.
 package engine
 
 import (
@@ -7,22 +7,19 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/client"
 	"github.com/docker/go-connections/tlsconfig"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/transient"
 )
 
 // DefaultHost is the engine socket used when neither docker_host nor DOCKER_HOST is set.
@@ -89,7 +86,7 @@ func ConnectWith(ctx context.Context, o Options, policy retry.Policy) (*Engine, 
 	}
 	e := &Engine{API: api, Host: host, Timeout: timeout}
 	var ping types.Ping
-	_, err = retry.Do(ctx, policy, IsTransient, func(ctx context.Context) error {
+	_, err = retry.Do(ctx, policy, transient.Is, func(ctx context.Context) error {
 		cctx, cancel := e.Call(ctx)
 		defer cancel()
 		ping, err = api.Ping(cctx)
@@ -144,27 +141,6 @@ func tlsConfig(o Options, host string) (*tls.Config, error) {
 		tc.ServerName = h
 	}
 	return tc, nil
-}
-
-// IsTransient reports whether err is the kind an engine or BuildKit daemon
-// gives while it restarts or a connection drops: worth a retry. A failing
-// build step is never transient.
-func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if _, ok := tlsHint(err); ok {
-		return false // a certificate does not get better by asking again
-	}
-	if client.IsErrConnectionFailed(err) || strings.Contains(err.Error(), "cannot connect to the Docker daemon") || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {
-		return true
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // tlsHint says which connection option to fix when err is the TLS handshake

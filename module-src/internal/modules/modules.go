@@ -26,6 +26,7 @@ import (
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitimage"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitreport"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitscan"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitsign"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitvalidate"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 )
@@ -56,6 +57,7 @@ func All() []Entry {
 		{Name: "buildkit_image", Spec: buildkitimage.Spec, Run: buildkitimage.Run, Options: buildkitimage.Options{}},
 		{Name: "buildkit_report", Spec: buildkitreport.Spec, Run: buildkitreport.Run, Options: buildkitreport.Options{}},
 		{Name: "buildkit_scan", Spec: buildkitscan.Spec, Run: buildkitscan.Run, Options: buildkitscan.Options{}},
+		{Name: "buildkit_sign", Spec: buildkitsign.Spec, Run: buildkitsign.Run, Options: buildkitsign.Options{}},
 		{Name: "buildkit_validate", Spec: buildkitvalidate.Spec, Run: buildkitvalidate.Run, Options: buildkitvalidate.Options{}},
 	}
 }
