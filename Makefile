@@ -79,8 +79,11 @@ test: build
 test-matrix: build
 	TEST_ENGINES="debian current" TEST_CONTROLLERS="system trixie sid" tests/run
 
+# Every test that needs no daemon: the Go packages (tests/integration skips
+# itself with -short) and the action plugin's ansible-core internals.
 unit:
-	$(GO) test ./module-src/... -short
+	$(GO) test -short ./...
+	PATH=/usr/bin:$$PATH python3 tests/unit/plugins/action/test_go_module.py
 
 collection: build
 	ansible-galaxy collection build --force --output-path build .

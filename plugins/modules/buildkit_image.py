@@ -708,6 +708,11 @@ image:
       returned: when a push ran, or found the registry's tag up to date (also in check mode)
       type: str
       sample: "latest: digest: sha256:bc33... size: 735"
+    state:
+      description: C(Deleted), for the image C(state=absent) removed (or would remove, in check mode).
+      returned: with C(state=absent), when the image was there
+      type: str
+      sample: Deleted
 actions:
   description: What was done, in community.docker.docker_image's words.
   returned: always
@@ -732,6 +737,19 @@ builder_driver:
   returned: when a build ran
   type: str
   sample: docker
+base_images_pulled:
+  description:
+    - The images a build with the classic builder reads that the engine lacked (or all of them with C(build.pull)),
+      pulled into the engine before the build, with the credentials and retries of C(source=pull), so that the
+      recorded inputs name the images the build used.
+  returned: when a classic build pulled images
+  type: list
+  elements: str
+  sample: [registry.example.com/jenkins/base:bookworm]
+waited_for_lock:
+  description: C(true) when another run on this host held the image name and this run waited for it (see C(lock_timeout)).
+  returned: when this run waited
+  type: bool
 build_reason:
   description: Why the module built, or C(none) and why it did not.
   returned: with C(source=build)

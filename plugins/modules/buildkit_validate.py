@@ -115,10 +115,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+image:
+  description: The image checked.
+  returned: when a container ran
+  type: str
 passed:
   description: Whether the image passed (null in check mode).
   returned: always
   type: bool
+skipped_reason:
+  description: Why no container was started (C(check mode)).
+  returned: in check mode
+  type: str
+  sample: check mode
 duration:
   description: Seconds from container start to the verdict.
   returned: when a container ran

@@ -35,8 +35,11 @@ func playbook(t *testing.T, path string, vars map[string]any, args ...string) (s
 	}
 	cmd := exec.Command(filepath.Join(bin, "ansible-playbook"), append([]string{path, "-e", string(b)}, args...)...)
 	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG=../../ansible.cfg", "PATH="+bin+":/usr/bin:"+os.Getenv("PATH"), "ANSIBLE_NOCOLOR=1")
+	// The modules the playbook runs check their results against their declared keys too.
+	cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG=../../ansible.cfg", "PATH="+bin+":/usr/bin:"+os.Getenv("PATH"), "ANSIBLE_NOCOLOR=1",
+		strictReturnsEnv+"=1")
 	out, err := cmd.CombinedOutput()
+	require.NotContains(t, string(out), undeclaredReturns, "a module returned a key its Spec.Returns does not declare")
 	return string(out), err == nil
 }
 

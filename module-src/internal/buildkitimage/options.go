@@ -207,5 +207,48 @@ func Spec() module.Spec {
 			{Key: "source", Value: "load", Requirements: []string{"load_path"}},
 		},
 		RequiredTogether: [][]string{{"registry_username", "registry_password"}},
+		Returns:          returns(),
+	}
+}
+
+// returns declares the module's result keys (documented in RETURN).
+func returns() map[string]*module.Return {
+	str, integer, float := &module.Return{Type: module.TypeStr}, &module.Return{Type: module.TypeInt}, &module.Return{Type: module.TypeFloat}
+	strList := &module.Return{Type: module.TypeList, Elements: module.TypeStr}
+	return map[string]*module.Return{
+		// The engine's image inspect object, plus what the module adds to it.
+		"image": {Type: module.TypeDict, Open: true, Contains: map[string]*module.Return{
+			"push_status": str,
+			"state":       str,
+		}},
+		"actions":            strList,
+		"stdout":             str,
+		"builder":            str,
+		"builder_driver":     str,
+		"builder_container":  str,
+		"build_reason":       str,
+		"build_duration":     float,
+		"build_retries":      integer,
+		"push_retries":       integer,
+		"pull_retries":       integer,
+		"total_steps":        integer,
+		"cached_steps":       integer,
+		"cache_hit_ratio":    float,
+		"base_images_pulled": strList,
+		"waited_for_lock":    {Type: module.TypeBool},
+		"manifest": {Type: module.TypeDict, Contains: map[string]*module.Return{
+			"digest":       str,
+			"platforms":    strList,
+			"attestations": strList,
+		}},
+		"attestations":  str,
+		"inputs_digest": str,
+		"context": {Type: module.TypeDict, Contains: map[string]*module.Return{
+			"files":       integer,
+			"bytes":       integer,
+			"hashed":      integer,
+			"ignore_file": str,
+			"fresh_copy":  {Type: module.TypeBool},
+		}},
 	}
 }

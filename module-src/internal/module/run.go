@@ -98,6 +98,7 @@ func runWith(ctx context.Context, args []string, out, stderr io.Writer, getenv f
 // execute does everything but writing, and returns the one JSON object.
 func execute(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string, spec Spec, run RunFunc) ([]byte, bool) {
 	m := newModule(nameFromArgv(args), stderr) // _ansible_module_name overrides the name
+	m.strictReturns = getenv(StrictReturnsEnv) != ""
 	raw, err := readArgs(args)
 	if err != nil {
 		return m.render(spec, nil, Result{}, err)
@@ -199,14 +200,14 @@ func (m *Module) render(spec Spec, moduleArgs map[string]any, res Result, runErr
 			payload, failed = m.fallback(fmt.Sprintf("internal error in module: cannot encode the result: %v", r)), true
 		}
 	}()
-	payload, err := m.renderFull(spec, moduleArgs, res, runErr)
+	payload, failed, err := m.renderFull(spec, moduleArgs, res, runErr)
 	if err != nil {
 		return m.fallback(fmt.Sprintf("internal error in module: cannot encode the result: %v", err)), true
 	}
-	return payload, runErr != nil
+	return payload, failed
 }
 
-func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, runErr error) ([]byte, error) {
+func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, runErr error) ([]byte, bool, error) {
 	out := make(map[string]any, len(res.Data)+8)
 	var dropped []string
 	for k, v := range res.Data {
@@ -220,14 +221,24 @@ func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, ru
 	for _, k := range dropped {
 		m.Warn(fmt.Sprintf("The module returned the reserved key %q in its data; it was dropped.", k))
 	}
+	var undeclared []string
+	if m.strictReturns {
+		undeclared = CheckReturns(spec.Returns, out)
+	}
 
 	out["changed"] = res.Changed
 	msg := res.Msg
+	failed := runErr != nil
 	if runErr != nil {
-		out["failed"] = true
 		if msg = runErr.Error(); msg == "" {
 			msg = "module failed"
 		}
+	}
+	if len(undeclared) > 0 {
+		failed, msg = true, undeclaredMessage(undeclared, msg)
+	}
+	if failed {
+		out["failed"] = true
 	}
 	if msg != "" {
 		out["msg"] = msg
@@ -252,11 +263,11 @@ func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, ru
 
 	generic, err := toGeneric(out)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	args, err := toGeneric(moduleArgs)
 	if err != nil {
-		return nil, fmt.Errorf("module arguments: %w", err)
+		return nil, false, fmt.Errorf("module arguments: %w", err)
 	}
 	if args == nil {
 		args = map[string]any{}
@@ -270,7 +281,8 @@ func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, ru
 		result[k] = mask.value(v)
 	}
 	result["invocation"] = map[string]any{"module_args": mask.invocation(args, spec.Options)}
-	return encode(result)
+	payload, err := encode(result)
+	return payload, failed, err
 }
 
 // fallback is a minimal failed result that cannot fail to encode.

@@ -70,9 +70,6 @@ type Option struct {
 	RequiredTogether  [][]string
 	RequiredOneOf     [][]string
 	RequiredIf        []RequiredIf
-
-	// Description documents the option. Validation does not use it.
-	Description string
 }
 
 // RequiredIf makes options conditionally required: when the option Key has
@@ -86,13 +83,19 @@ type RequiredIf struct {
 	AnyOf bool
 }
 
-// Spec is the argument spec of a module.
+// Spec is a module's interface: its argument spec and the keys of its
+// result. Its documentation (plugins/modules/<name>.py: DOCUMENTATION, its
+// doc fragments and RETURN) says what each option and key means; a test
+// (module-src/internal/modules) fails when the two differ.
 type Spec struct {
 	Options           map[string]*Option
 	MutuallyExclusive [][]string
 	RequiredTogether  [][]string
 	RequiredOneOf     [][]string
 	RequiredIf        []RequiredIf
+	// Returns declares the keys the module may put in Result.Data. The
+	// runtime checks a result against it when StrictReturnsEnv is set.
+	Returns map[string]*Return
 }
 
 // CollectionName is the collection reported in deprecation warnings.
