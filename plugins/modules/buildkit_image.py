@@ -211,7 +211,8 @@ options:
     suboptions:
       platform:
         description:
-          - Platform to pull, such as C(linux/arm64), for a multi-platform image.
+          - Platform to pull, such as C(linux/arm64), for a multi-platform image. An unknown operating system
+            or architecture fails before any work.
           - An image already present under C(name) is not pulled again (its platform is not compared); use
             C(force_source=true).
         type: str
@@ -319,6 +320,8 @@ options:
             containerd image store; otherwise the task fails before any work.
           - A platform the builder cannot run C(RUN) steps for (no QEMU emulator in binfmt_misc) fails
             before the build, saying how to register one.
+          - An operating system or architecture BuildKit's platform parser does not know (C(linux/amd46))
+            fails before any work, naming the entry.
         type: list
         elements: str
       provenance:

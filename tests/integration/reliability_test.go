@@ -114,6 +114,12 @@ func TestHostileInputs(t *testing.T) {
 		{"bad platform", `{"name": "x", "source": "build", "build": {"path": "/tmp", "platform": "linux/amd64,no such/thing"}}`, "build.platform[1]"},
 		{"several platforms without push", `{"name": "x", "source": "build", "build": {"path": "/tmp", "platform": ["linux/amd64", "linux/arm64"]}, "builder": {"driver": "remote", "endpoint": "tcp://h:1", "insecure": true}}`, "push: true"},
 		{"provenance level", `{"name": "x", "source": "build", "build": {"path": "/tmp", "provenance": "full"}}`, "provenance"},
+		{"unknown architecture", `{"name": "x", "source": "build", "build": {"path": "` + dir + `", "platform": "linux/amd46"}}`, `build.platform[0]: "linux/amd46": unknown architecture "amd46"`},
+		{"unknown pull architecture", `{"name": "x", "source": "pull", "pull": {"platform": "linux/arm65"}}`, `pull.platform: "linux/arm65": unknown architecture`},
+		{"negative timeout", `{"name": "x", "source": "local", "timeout": -5}`, "timeout: must be a positive number of seconds, got -5"},
+		{"api_version not a version", `{"name": "x", "source": "local", "api_version": "latest"}`, `api_version: "latest" is not an engine API version`},
+		{"docker_host with an unsupported scheme", `{"name": "x", "source": "local", "docker_host": "foo://build-1.invalid:2375"}`, `docker_host: "foo://build-1.invalid:2375": unsupported scheme "foo"`},
+		{"docker_host without a port", `{"name": "x", "source": "local", "docker_host": "tcp://build-1.invalid"}`, "docker_host"},
 		{"not an object", `["name", "x"]`, "args"},
 		{"not JSON", `name=x source=local`, "args"},
 		{"empty file", ``, "args"},
@@ -129,6 +135,30 @@ func TestHostileInputs(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(outside)
 	assert.Empty(t, entries, "nothing written outside where asked")
+
+	// The engine options are every module's: each refuses them before any work
+	// (buildkit_validate in check mode too, which connects to nothing).
+	for module, args := range map[string]map[string]any{
+		"buildkit_image":    {"name": "x", "source": "local"},
+		"buildkit_validate": {"image": "x", "command": []any{"true"}, "_ansible_check_mode": true},
+		"buildkit_cache":    {"state": "info"},
+		"buildkit_scan":     {"image": "x"},
+	} {
+		for opt, bad := range map[string]any{"timeout": -1, "api_version": "v1.41", "docker_host": "foo://bar:2375"} {
+			if module == "buildkit_scan" && opt != "docker_host" {
+				continue // its timeout is the scan's; it has no api_version
+			}
+			a := map[string]any{opt: bad}
+			for k, v := range args {
+				a[k] = v
+			}
+			start := time.Now()
+			res := run(t, module, a)
+			assert.True(t, res.failed(), "%s %s=%v", module, opt, bad)
+			assert.True(t, strings.HasPrefix(res.msg(), opt+": ") || strings.Contains(res.msg(), ". "+opt+": "), "%s names %s: %s", module, opt, res.msg())
+			assert.Less(t, time.Since(start), 5*time.Second, "%s %s: refused before any work", module, opt)
+		}
+	}
 }
 
 // restartEngine stops the dockerd that tests/scripts/engine.sh started and

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -148,9 +147,14 @@ func (r *runner) checkOptions() error {
 	}
 	if o.Build != nil {
 		for i, p := range o.Build.Platform {
-			if _, err := platforms.Parse(p); err != nil {
-				return fmt.Errorf("build.platform[%d]: %q is not a platform (os/arch[/variant], e.g. linux/arm64): %v", i, p, err)
+			if err := checkPlatform(fmt.Sprintf("build.platform[%d]", i), p); err != nil {
+				return err
 			}
+		}
+	}
+	if o.Pull != nil && o.Pull.Platform != "" {
+		if err := checkPlatform("pull.platform", o.Pull.Platform); err != nil {
+			return err
 		}
 	}
 	if o.State == "present" && o.Source == "build" && r.pushedByBuildKit() {

@@ -58,15 +58,21 @@ func Connect(ctx context.Context, o Options) (*Engine, error) {
 
 // ConnectWith is Connect with its own retry policy for the first ping.
 func ConnectWith(ctx context.Context, o Options, policy retry.Policy) (*Engine, error) {
-	host := o.Host
-	if host == "" {
-		host = DefaultHost
+	if o.UseSSHClient {
+		return nil, fmt.Errorf("use_ssh_client: ssh connections are not supported; forward the engine socket or use tcp:// with TLS")
 	}
-	if o.UseSSHClient || strings.HasPrefix(host, "ssh://") {
-		return nil, fmt.Errorf("docker_host %q: ssh:// connections are not supported; forward the engine socket or use tcp:// with TLS", host)
+	host, httpsScheme, err := ParseHost(o.Host)
+	if err != nil {
+		return nil, fmt.Errorf("docker_host: %w", err)
+	}
+	if err := CheckAPIVersion(o.APIVersion); err != nil {
+		return nil, fmt.Errorf("api_version: %w", err)
+	}
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("timeout: must be a positive number of seconds, got %d", o.Timeout)
 	}
 	opts := []client.Opt{}
-	if o.TLS || o.ValidateCerts || o.CAPath != "" && o.ClientCert != "" {
+	if o.TLS || httpsScheme || o.ValidateCerts || o.CAPath != "" && o.ClientCert != "" {
 		tc, err := tlsConfig(o, host)
 		if err != nil {
 			return nil, err

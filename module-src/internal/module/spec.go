@@ -71,6 +71,12 @@ type Option struct {
 	RequiredOneOf     [][]string
 	RequiredIf        []RequiredIf
 
+	// Check, when set, is run on the option's value after its type and
+	// choices are checked (not on an unset option). Its error is reported
+	// under the option's full name ("timeout: must be …"), with the other
+	// argument errors, before the module runs.
+	Check func(value any) error
+
 	// Description documents the option. Validation does not use it.
 	Description string
 }
