@@ -24,6 +24,7 @@ type Options struct {
 	ForceAbsent      bool            `json:"force_absent"`
 	Push             bool            `json:"push"`
 	Repository       string          `json:"repository"`
+	RollbackTag      string          `json:"rollback_tag"`
 	Pull             *PullOptions    `json:"pull"`
 	Build            *BuildOptions   `json:"build"`
 	BuildMethod      string          `json:"build_method"`
@@ -134,6 +135,7 @@ func Spec() module.Spec {
 		"force_absent":      {Type: module.TypeBool, Default: false},
 		"push":              {Type: module.TypeBool, Default: false},
 		"repository":        {Type: module.TypeStr},
+		"rollback_tag":      {Type: module.TypeStr},
 		"pull":              {Type: module.TypeDict, Options: map[string]*module.Option{"platform": {Type: module.TypeStr}}},
 		"build_method":      {Type: module.TypeStr, Default: "auto", Choices: []any{"auto", "buildkit", "legacy"}},
 		"build_timeout":     {Type: module.TypeInt, Default: 1800},

@@ -64,6 +64,11 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 	defer e.Close()
 	r.e = e
+	// A promotion an interrupted run left half done is settled before this
+	// run reads or moves its tags (promote.go).
+	if err := r.settlePromotions(ctx, r.ref, r.repositoryTarget()); err != nil {
+		return r.result(), err
+	}
 	if o.State == "absent" {
 		err = r.absent(ctx)
 		return r.result(), err
@@ -88,6 +93,22 @@ func (r *runner) result() module.Result {
 // (a tag in name wins over tag) and refuses combinations that cannot work,
 // with docker_image's messages.
 func (r *runner) checkOptions() error {
+	if err := r.checkNames(); err != nil {
+		return err
+	}
+	return r.checkRollbackTag()
+}
+
+// repositoryTarget is the tag the repository option makes, "" without one.
+func (r *runner) repositoryTarget() string {
+	if r.o.Repository == "" {
+		return ""
+	}
+	repo, tag := splitRepository(r.o.Repository, r.tag, r.o.Tag)
+	return repo + ":" + tag
+}
+
+func (r *runner) checkNames() error {
 	o := r.o
 	if o.Tag != "" && !validTag.MatchString(o.Tag) {
 		return fmt.Errorf("%q is not a valid docker tag!", o.Tag) // docker_image's words, checked first as there

@@ -137,6 +137,14 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		cfg.Cmd = o.Command
 	}
 
+	// A run killed while it validated (SIGKILL: no deferred removal) left its
+	// container behind; the next one removes it first (owner.go).
+	data := map[string]any{"image": o.Image}
+	if removed := reapOrphans(ctx, e); len(removed) > 0 {
+		data["removed_orphans"] = removed
+	}
+	cfg.Labels[ownerLabel] = ownerOfThisProcess()
+
 	name := "bk-validate-" + randomSuffix()
 	start := time.Now()
 	created, err := e.API.ContainerCreate(ctx, cfg, host, nil, nil, name)
@@ -153,7 +161,6 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		return module.Result{}, fmt.Errorf("start a container from %s: %w", o.Image, err)
 	}
 	budget := time.Duration(o.Budget) * time.Second
-	data := map[string]any{"image": o.Image}
 	var verdict error
 	if o.HTTP != nil {
 		verdict = probeHTTP(ctx, e, created.ID, port, *o.HTTP, budget, data)
