@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -102,4 +106,53 @@ func TestSpecChecksRunBeforeTheModule(t *testing.T) {
 		return map[string]string{"DOCKER_HOST": "ftp://h:21"}[k]
 	})
 	assert.ErrorContains(t, err, `docker_host: "ftp://h:21": unsupported scheme "ftp"`)
+}
+
+// TestRedialWaitsForARestartingEngine: once the engine answered, a refused
+// dial (the engine restarting) is tried again; before that, and for other
+// errors, it fails at once.
+func TestRedialWaitsForARestartingEngine(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	flaky := func(fails int, err error) (func(context.Context, string, string) (net.Conn, error), *int) {
+		calls := 0
+		return func(context.Context, string, string) (net.Conn, error) {
+			calls++
+			if calls <= fails {
+				return nil, err
+			}
+			c, _ := net.Pipe()
+			return c, nil
+		}, &calls
+	}
+	answered := &atomic.Bool{}
+	answered.Store(true)
+
+	dial, calls := flaky(2, refused)
+	conn, err := redial(dial, answered, 10*time.Second)(context.Background(), "unix", "x")
+	require.NoError(t, err)
+	conn.Close()
+	assert.Equal(t, 3, *calls, "retried while the engine was down")
+
+	dial, calls = flaky(2, errors.New("no route to host"))
+	_, err = redial(dial, answered, 10*time.Second)(context.Background(), "tcp", "x")
+	assert.Error(t, err)
+	assert.Equal(t, 1, *calls, "other errors are not retried")
+
+	dial, calls = flaky(100, refused)
+	start := time.Now()
+	_, err = redial(dial, answered, 600*time.Millisecond)(context.Background(), "unix", "x")
+	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
+	assert.Less(t, time.Since(start), 3*time.Second, "no longer than the timeout option")
+
+	dial, calls = flaky(100, refused)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = redial(dial, answered, time.Minute)(ctx, "unix", "x")
+	assert.Error(t, err, "nor than the call's own deadline")
+
+	before := &atomic.Bool{}
+	dial, calls = flaky(2, refused)
+	_, err = redial(dial, before, time.Minute)(context.Background(), "unix", "x")
+	assert.Error(t, err)
+	assert.Equal(t, 1, *calls, "before the engine first answered, Connect's own retries apply")
 }
