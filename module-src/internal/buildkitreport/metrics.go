@@ -1,16 +1,18 @@
 package buildkitreport
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // WriteMetrics writes the run's metrics in the Prometheus text format for
-// node_exporter's textfile collector (prometheus.WriteToTextfile writes a
-// temp file and renames it). h is the history including r, for the last
-// success of each image.
+// node_exporter's textfile collector, as prometheus.WriteToTextfile does but
+// through writeAtomic (synced, and no temp file left by a killed run). h is
+// the history including r, for the last success of each image.
 func WriteMetrics(path string, r *Report, h History) error {
 	reg := prometheus.NewRegistry()
 	host := r.BuildHost
@@ -72,7 +74,17 @@ func WriteMetrics(path string, r *Report, h History) error {
 	runSuccess.With(hl).Set(b2f(r.Verdict == "passed"))
 	runDuration.With(hl).Set(r.Duration)
 	runTime.With(hl).Set(float64(r.Started().Unix()))
-	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+	families, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("metrics_path: %w", err)
+	}
+	var text bytes.Buffer
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(&text, mf); err != nil {
+			return fmt.Errorf("metrics_path: %w", err)
+		}
+	}
+	if err := writeAtomic(path, text.Bytes()); err != nil {
 		return fmt.Errorf("metrics_path: %w", err)
 	}
 	return nil
