@@ -11,10 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/tempfiles"
 )
 
 // Report is jenkins_build_report as the role writes it.
@@ -150,15 +151,14 @@ func Save(reportsDir string, r *Report) (string, error) {
 // writeAtomic writes a file through a temp file in the same directory, synced
 // and renamed over it, so a reader (and a host that crashes) sees the old
 // file or the new one, whole. The temp file is named after the writing
-// process (.<name>.<pid>.tmp): one that a killed run left is removed by the
-// next write of the same file, once its process is gone.
+// process (tempfiles.File): one that a killed run left is removed by the next
+// write of the same file, once its process is gone.
 func writeAtomic(path string, b []byte) error {
-	dir, base := filepath.Dir(path), filepath.Base(path)
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	removeOrphanTemps(dir, base)
-	tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d.tmp", base, os.Getpid()))
+	tmp := tempfiles.File(path, "tmp")
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -195,27 +195,6 @@ func writeError(path string, err error) error {
 		return fmt.Errorf("write %s: the file system is full (%v); the previous %s is kept as it was", path, err, filepath.Base(path))
 	}
 	return fmt.Errorf("write %s: %w", path, err)
-}
-
-// removeOrphanTemps removes the temp files of base that writers which are
-// gone left in dir (a run killed between writing and renaming).
-func removeOrphanTemps(dir, base string) {
-	temps, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".*.tmp"))
-	for _, t := range temps {
-		pid, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(t), "."+base+"."), ".tmp"))
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if syscall.Kill(pid, 0) == syscall.ESRCH {
-			_ = os.Remove(t)
-		}
-	}
-}
-
-// globEscape quotes the characters filepath.Match treats specially.
-func globEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`)
-	return r.Replace(s)
 }
 
 // CarryOver gives each image that this run left unchanged (and so did not
