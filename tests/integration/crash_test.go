@@ -447,7 +447,8 @@ func (w *killWorld) leftovers(reports string, iso *isolation) {
 // the scan, a controller that never answers fails validation). The kill
 // moments are drawn from KILL_TEST_SEED (a number, or random; 22 when unset),
 // KILL_TEST_KILLS kills (4 when unset). The seed is printed: the same seed
-// draws the same moments.
+// draws the same moments. KILL_TEST_AT=<task>[@<delay>] kills at one task
+// instead, to look at one moment again.
 func TestRoleKilledAtRandomMoments(t *testing.T) {
 	seed := killSeed(t)
 	kills := envInt(t, "KILL_TEST_KILLS", 4)
@@ -501,6 +502,9 @@ func TestRoleKilledAtRandomMoments(t *testing.T) {
 		bad := roleImageNames()[rng.IntN(len(roleImages))]
 		inputs(revision, bad)
 		n, delay := killMoment(rng, timeline, first.took)
+		if at := os.Getenv("KILL_TEST_AT"); at != "" {
+			n, delay = killAtTask(t, timeline, at)
+		}
 		killed := runRoleKilling(t, vars, iso, nil, func(i int, task string) (time.Duration, bool) { return delay, i == n })
 		if !killed.killed {
 			t.Logf("kill %d: the run ended (ok=%v) before task %d + %s; counted as a run to completion", k, killed.ok, n, delay.Round(time.Millisecond))
@@ -555,6 +559,27 @@ func killMoment(rng *rand.Rand, timeline []banner, took time.Duration) (int, tim
 	}
 	i := rng.IntN(len(timeline))
 	return i + 1, time.Duration(rng.Int64N(int64(end(i)-timeline[i].at) + 1))
+}
+
+// killAtTask reads KILL_TEST_AT, <task name prefix>[@<delay>]: every kill at
+// that task, delay after its banner (0 when not given). It is for looking at
+// one moment again; the random moments are what CI runs.
+func killAtTask(t *testing.T, timeline []banner, at string) (int, time.Duration) {
+	t.Helper()
+	name, after, _ := strings.Cut(at, "@")
+	var d time.Duration
+	if after != "" {
+		var err error
+		d, err = time.ParseDuration(after)
+		require.NoError(t, err, "KILL_TEST_AT=%s", at)
+	}
+	for i, b := range timeline {
+		if strings.HasPrefix(b.name, name) {
+			return i + 1, d
+		}
+	}
+	t.Fatalf("KILL_TEST_AT=%s: no such task in the run", at)
+	return 0, 0
 }
 
 func tail(s string, n int) string {
