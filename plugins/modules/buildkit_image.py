@@ -820,7 +820,7 @@ promotion_settled:
   description:
     - A promotion (C(rollback_tag)) an interrupted run left half done on the tag this task reads or moves, and how it was
       settled before the task did anything else; C(outcome) is C(done) (both tags had moved), C(undone) (the rollback tag was
-      put back; the deploy tag had not moved) or C(left) (something else moved the tags since: left as they are, with a warning).
+      put back; the deploy tag had not moved) or C(left) (something else moved the tags since; they are left as they are, with a warning).
   returned: when there was one
   type: dict
   sample: {"deploy": "jenkins/jenkins-master:latest", "rollback": "jenkins/jenkins-master:previous", "from": "sha256:1a2b...",
