@@ -328,7 +328,7 @@ func (w *killWorld) afterRun(rr roleRun, rev string, reports string, iso *isolat
 		x, r, cand := tagID(w.t, w.ref(img, "latest")), tagID(w.t, w.ref(img, "previous")), tagID(w.t, w.ref(img, "candidate"))
 		if w.bad[rev][img] {
 			w.check(x == w.deploy[img], "%s must fail a gate: the deploy tag moved from %s to %s", img, w.deploy[img], x)
-			w.check(r == w.rollback[img], "%s: the rollback tag names %s, not %s (the image deployed before %s)", img, r, w.rollback[img], x)
+			w.check(r == w.rollback[img], "%s: the rollback tag names %s, not %s (the image deployed before %s)", img, orNothing(r), orNothing(w.rollback[img]), x)
 			w.check(slices.ContainsFunc(rep.Summary.Failed, func(s string) bool { return strings.HasPrefix(s, img+": failed at the ") }),
 				"the report says %s failed a gate: %v", img, rep.Summary.Failed)
 			w.check(!slices.Contains(rep.Summary.Promoted, img), "the report does not say %s was promoted", img)
@@ -339,7 +339,7 @@ func (w *killWorld) afterRun(rr roleRun, rev string, reports string, iso *isolat
 				promoted = append(promoted, img)
 				w.rollback[img], w.deploy[img] = w.deploy[img], x
 			} else {
-				w.check(r == w.rollback[img], "%s: unchanged, the rollback tag names %s, not %s", img, r, w.rollback[img])
+				w.check(r == w.rollback[img], "%s: unchanged, the rollback tag names %s, not %s", img, orNothing(r), orNothing(w.rollback[img]))
 			}
 			w.check(!slices.ContainsFunc(rep.Summary.Failed, func(s string) bool { return strings.HasPrefix(s, img+":") }), "the report does not say %s failed: %v", img, rep.Summary.Failed)
 		}
@@ -580,6 +580,13 @@ func killAtTask(t *testing.T, timeline []banner, at string) (int, time.Duration)
 	}
 	t.Fatalf("KILL_TEST_AT=%s: no such task in the run", at)
 	return 0, 0
+}
+
+func orNothing(id string) string {
+	if id == "" {
+		return "nothing"
+	}
+	return id
 }
 
 func tail(s string, n int) string {

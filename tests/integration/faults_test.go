@@ -116,6 +116,21 @@ func (r *ownRegistry) watch(f func(line string)) {
 
 func regexpFind(re, s string) string { return regexp.MustCompile(re).FindString(s) }
 
+// taskOutput is what ansible-playbook printed for the task named (by prefix) task.
+func taskOutput(out, task string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		if m := taskBanner.FindStringSubmatch(line); m != nil {
+			in = strings.HasPrefix(m[1], task)
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
 // registryTagDigest is the manifest digest the registry has under repo:tag, "" if none.
 func registryTagDigest(t *testing.T, registry, repo, tag string) string {
 	t.Helper()
@@ -394,9 +409,15 @@ func TestRoleEngineRestartedDuringPromotion(t *testing.T) {
 	select {
 	case d := <-restarted:
 		// python fails its gate either way: the run rode the restart out if it got to the end.
-		rodeOut := strings.Contains(during.out, "TASK [jenkins_ha.buildkit.jenkins_images : Fail when an image did not pass its gates]")
-		t.Logf("the engine restarted in %s, during promotion; the run %s (%s)", d.Round(100*time.Millisecond),
-			map[bool]string{true: "rode it out", false: "stopped"}[rodeOut], time.Since(start).Round(time.Second))
+		rodeOut := strings.Contains(during.out, "TASK [jenkins_ha.buildkit.jenkins_images : Fail when an image did not pass its gates")
+		promoting := time.Duration(0)
+		for i, b := range during.banners {
+			if strings.HasPrefix(b.name, "Promote the candidates") && i+1 < len(during.banners) {
+				promoting = during.banners[i+1].at - b.at
+			}
+		}
+		t.Logf("the engine restarted in %s, from the start of the promotion task, which took %s; the run %s (%s)", d.Round(100*time.Millisecond),
+			promoting.Round(100*time.Millisecond), map[bool]string{true: "rode it out", false: "stopped"}[rodeOut], time.Since(start).Round(time.Second))
 		if !rodeOut {
 			t.Logf("where it stopped:\n%s", tail(during.out, 12))
 		}
@@ -423,11 +444,10 @@ func TestRoleEngineRestartedDuringPromotion(t *testing.T) {
 // exports and promotes the set.
 func TestRoleCacheExportWhileTheRegistryGoesDown(t *testing.T) {
 	s, namespace, reports, vars := roleSetup(t)
-	requireRegistries(t)
-	cache := startOwnRegistry(t)
-	// The builder sees registries, not the engine's images: the stand-ins go to the shared test registry (read only here).
+	cache, bases := startOwnRegistry(t), startOwnRegistry(t)
+	// The builder sees registries, not the engine's images: the stand-ins go to a registry that stays up.
 	for _, key := range []string{"controller", "agent", "vulnerable"} {
-		ref := plainRegistry + "/" + namespace + "/" + strings.TrimSuffix(s[key], ":latest") + ":latest"
+		ref := bases.addr + "/" + namespace + "/" + strings.TrimSuffix(s[key], ":latest") + ":latest"
 		pushToRegistry(t, s[key], ref)
 		s[key] = ref
 		t.Cleanup(func() { removeImage(ref) })
@@ -441,14 +461,14 @@ func TestRoleCacheExportWhileTheRegistryGoesDown(t *testing.T) {
 	vars["jenkins_build_buildx_driver"] = "docker-container"
 	vars["jenkins_build_builder_image"] = buildkitImage(t)
 	vars["jenkins_build_builder_network"] = "host"
-	vars["jenkins_build_builder_insecure_registries"] = []any{plainRegistry, cache.addr}
+	vars["jenkins_build_builder_insecure_registries"] = []any{bases.addr, cache.addr}
 	vars["jenkins_build_cache_registry"] = cache.addr + "/" + namespace + "-cache"
 	vars["jenkins_build_retry_count"] = 1
 	vars["jenkins_build_retry_delay"] = 1
-	vars["images_to_build"] = "agents"
+	vars["images_to_build"] = "all"
 	w := &killWorld{t: t, namespace: namespace, standin: s, deploy: map[string]string{}, rollback: map[string]string{},
 		cut: map[string]bool{}, bad: map[string]map[string]bool{namespace + "-cache-0": {}, namespace + "-cache-1": {"nodejs": true}}}
-	agents := []string{"dind", "maven", "nodejs", "python"}
+	agents := roleImageNames()
 
 	vars["jenkins_images_revision"] = namespace + "-cache-0"
 	first := runRole(t, vars, iso, nil, nil)
@@ -460,15 +480,29 @@ func TestRoleCacheExportWhileTheRegistryGoesDown(t *testing.T) {
 	vars["jenkins_images_revision"] = namespace + "-cache-1"
 	vars["jenkins_images_base_images"].(map[string]any)["nodejs"] = s["vulnerable"]
 	var once sync.Once
+	killedAt := make(chan string, 1)
+	// An export asks whether the registry has each blob (HEAD), uploads the
+	// missing ones and puts the cache manifest; an import only GETs.
 	cache.watch(func(line string) {
-		if strings.Contains(line, "/v2/"+namespace+"-cache/") && strings.Contains(line, "/blobs/uploads/") {
-			once.Do(func() { go cache.stop() })
+		if !strings.Contains(line, "/v2/"+namespace+"-cache/") {
+			return
+		}
+		if strings.Contains(line, "/blobs/uploads/") || strings.Contains(line, "HEAD") && strings.Contains(line, "/blobs/") ||
+			strings.Contains(line, "PUT") && strings.Contains(line, "/manifests/") {
+			once.Do(func() { killedAt <- regexpFind(`/v2/[^ "?]+`, line); go cache.stop() })
 		}
 	})
 	down := runRole(t, vars, iso, nil, nil)
+	select {
+	case at := <-killedAt:
+		t.Logf("the cache registry was killed at %s", at)
+	default:
+		t.Fatal("no cache upload reached the registry")
+	}
 	require.False(t, down.ok, "nodejs fails its gate, whatever the registry did")
 	r := readReport(t, reports)
 	t.Logf("with the cache registry down: built %v, promoted %v, failed %v", r.Summary.Built, r.Summary.Promoted, r.Summary.Failed)
+	t.Logf("what each build did:\n%s", taskOutput(down.out, "Show what each build did"))
 	for _, f := range r.Summary.Failed {
 		if strings.Contains(f, "failed at the build gate") {
 			assert.Regexp(t, `(?i)cache|`+strings.ReplaceAll(cache.addr, ".", `\.`)+`|connect`, f, "a build that failed says why")
@@ -490,9 +524,12 @@ func TestRoleCacheExportWhileTheRegistryGoesDown(t *testing.T) {
 	require.False(t, done.ok, "nodejs still fails its gate")
 	r = readReport(t, reports)
 	assert.Len(t, r.Summary.Failed, 1, "only the vulnerable agent fails now: %v", r.Summary.Failed)
-	for _, img := range []string{"dind", "maven", "python"} {
+	for _, img := range []string{"master", "dind", "maven", "python"} {
 		cand := tagID(t, w.ref(img, "candidate"))
 		assert.Equal(t, cand, tagID(t, w.ref(img, "latest")), "%s is deployed", img)
+	}
+	// The images whose Dockerfiles run steps have a cache to export (the stand-in agents' have none).
+	for _, img := range []string{"master", "maven"} {
 		assert.True(t, registryManifestExists(t, cache.addr, namespace+"-cache/"+roleImages[img], "buildcache", false), "%s's cache is exported", img)
 	}
 	assert.Equal(t, w.deploy["nodejs"], tagID(t, w.ref("nodejs", "latest")), "the vulnerable nodejs is never deployed")
