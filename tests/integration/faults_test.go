@@ -452,17 +452,8 @@ func TestRoleCacheExportWhileTheRegistryGoesDown(t *testing.T) {
 		s[key] = ref
 		t.Cleanup(func() { removeImage(ref) })
 	}
-	bname := "bk-it-cache-" + namespace[len("bk-it-"):]
-	removeBuilderWhenDone(t, bname)
 	iso := newIsolation(t)
-	vars["jenkins_images_base_images"] = map[string]any{"master": s["controller"], "dind": s["agent"], "maven": s["agent"],
-		"python": s["agent"], "nodejs": s["agent"]}
-	vars["jenkins_build_builder_name"] = bname
-	vars["jenkins_build_buildx_driver"] = "docker-container"
-	vars["jenkins_build_builder_image"] = buildkitImage(t)
-	vars["jenkins_build_builder_network"] = "host"
-	vars["jenkins_build_builder_insecure_registries"] = []any{bases.addr, cache.addr}
-	vars["jenkins_build_cache_registry"] = cache.addr + "/" + namespace + "-cache"
+	onContainerBuilder(t, vars, s, "bk-it-cache-"+namespace[len("bk-it-"):], cache.addr+"/"+namespace+"-cache", bases.addr, cache.addr)
 	vars["jenkins_build_retry_count"] = 1
 	vars["jenkins_build_retry_delay"] = 1
 	vars["images_to_build"] = "all"
