@@ -240,6 +240,9 @@ func TestRolePushWhileTheRegistryGoesDown(t *testing.T) {
 // is the previous run's, whole, and no temp file is left; with space again
 // the next run writes them all.
 func TestRoleReportOnAFullDisk(t *testing.T) {
+	if os.Getenv("DOCKER_HOST") == currentEngineHost {
+		t.Skip("the report is written on the controller, whatever the engine: Debian's 20.10 pass runs it")
+	}
 	_, _, _, vars := roleSetup(t)
 	reports := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", reports).CombinedOutput(); err != nil {
@@ -443,6 +446,9 @@ func TestRoleEngineRestartedDuringPromotion(t *testing.T) {
 // registry (or rides it out), and with the registry back the next run builds,
 // exports and promotes the set.
 func TestRoleCacheExportWhileTheRegistryGoesDown(t *testing.T) {
+	if os.Getenv("DOCKER_HOST") == currentEngineHost {
+		t.Skip("the docker-container builder exports the cache, whatever the engine: Debian's 20.10 pass runs it")
+	}
 	s, namespace, reports, vars := roleSetup(t)
 	cache, bases := startOwnRegistry(t), startOwnRegistry(t)
 	// The builder sees registries, not the engine's images: the stand-ins go to a registry that stays up.
