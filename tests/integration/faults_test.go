@@ -36,7 +36,8 @@ type ownRegistry struct {
 	addr   string
 	config string
 	mu     sync.Mutex
-	cmd    *exec.Cmd
+	cmd    *exec.Cmd   // the one running now
+	all    []*exec.Cmd // every one started
 	onLine func(string)
 }
 
@@ -55,8 +56,8 @@ func startOwnRegistry(t *testing.T) *ownRegistry {
 	require.NoError(t, os.WriteFile(config, []byte("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: "+
 		filepath.Join(dir, "data")+"\n  delete:\n    enabled: true\nhttp:\n  addr: "+addr+"\n  secret: bk-own-registry\n"), 0o644))
 	r := &ownRegistry{t: t, addr: addr, config: config}
+	t.Cleanup(r.killAll)
 	r.start()
-	t.Cleanup(r.stop)
 	return r
 }
 
@@ -67,8 +68,12 @@ func (r *ownRegistry) start() {
 	pr, pw, err := os.Pipe()
 	require.NoError(r.t, err)
 	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(r.t, cmd.Start())
 	pw.Close()
+	r.mu.Lock()
+	r.all = append(r.all, cmd)
+	r.mu.Unlock()
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -104,8 +109,20 @@ func (r *ownRegistry) stop() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Kill()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Wait()
+}
+
+// killAll makes sure no registry the test started outlives it.
+func (r *ownRegistry) killAll() {
+	r.stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, cmd := range r.all {
+		if cmd.ProcessState == nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		}
+	}
 }
 
 func (r *ownRegistry) watch(f func(line string)) {
