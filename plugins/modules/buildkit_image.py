@@ -205,13 +205,25 @@ options:
         only if the name then points at a different image than before.
       - Must not be an image ID (the task fails with C(`repository` must not be an image ID)).
     type: str
+  rollback_tag:
+    description:
+      - With C(repository) and C(force_tag), a promotion that keeps the image C(repository) names now for a rollback.
+        When C(repository) moves to another image, the image it named is first tagged C(<repository name>:<rollback_tag>).
+      - No engine moves two tags at once, so the two moves are written to a journal on the host (beside the context
+        cache, C(promotions/)) before the first one. A run killed between them leaves the rollback tag on the deployed
+        image; the next C(buildkit_image) task that reads or moves C(repository) (any C(name) or C(repository) equal to it)
+        first puts the rollback tag back where it was, or removes it if there was none, and reports it
+        (C(promotion_settled)). The deploy tag always names the image it named before or the new one.
+      - Transient engine errors while a tag moves (an engine restarting) are retried (C(retries), C(retry_delay)).
+    type: str
   pull:
     description: Options for C(source=pull).
     type: dict
     suboptions:
       platform:
         description:
-          - Platform to pull, such as C(linux/arm64), for a multi-platform image.
+          - Platform to pull, such as C(linux/arm64), for a multi-platform image. An unknown operating system
+            or architecture fails before any work.
           - An image already present under C(name) is not pulled again (its platform is not compared); use
             C(force_source=true).
         type: str
@@ -319,6 +331,8 @@ options:
             containerd image store; otherwise the task fails before any work.
           - A platform the builder cannot run C(RUN) steps for (no QEMU emulator in binfmt_misc) fails
             before the build, saying how to register one.
+          - An operating system or architecture BuildKit's platform parser does not know (C(linux/amd46))
+            fails before any work, naming the entry.
         type: list
         elements: str
       provenance:
@@ -816,6 +830,30 @@ attestations:
   description: Why no attestation was produced, when C(provenance) or C(sbom) was asked of a builder that cannot make them.
   returned: then
   type: str
+rollback:
+  description: What C(rollback_tag) kept when C(repository) moved.
+  returned: when C(repository) moved with C(rollback_tag) to another image
+  type: dict
+  contains:
+    tag:
+      description: The rollback tag.
+      type: str
+    image:
+      description: The image ID C(repository) named before, now under the rollback tag.
+      type: str
+promotion_settled:
+  description:
+    - A promotion (C(rollback_tag)) an interrupted run left half done on the tag this task reads or moves, and how it was
+      settled before the task did anything else; C(outcome) is C(done) (both tags had moved), C(undone) (the rollback tag was
+      put back; the deploy tag had not moved) or C(left) (something else moved the tags since; they are left as they are, with a warning).
+  returned: when there was one
+  type: dict
+  sample: {"deploy": "jenkins/jenkins-master:latest", "rollback": "jenkins/jenkins-master:previous", "from": "sha256:1a2b...",
+           "to": "sha256:3c4d...", "outcome": "undone"}
+promotion_interrupted:
+  description: In check mode, that an interrupted promotion of the tag would be settled by a real run.
+  returned: in check mode, when there is one
+  type: bool
 inputs_digest:
   description: The digest of the build's inputs, stored on the image as label C(io.jenkins-ha.buildkit.inputs).
   returned: with C(source=build)

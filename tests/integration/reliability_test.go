@@ -110,6 +110,30 @@ func TestHostileInputs(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(outside)
 	assert.Empty(t, entries, "nothing written outside where asked")
+
+	// The engine options are every module's: each refuses them before any work
+	// (buildkit_validate in check mode too, which connects to nothing).
+	for module, args := range map[string]map[string]any{
+		"buildkit_image":    {"name": "x", "source": "local"},
+		"buildkit_validate": {"image": "x", "command": []any{"true"}, "_ansible_check_mode": true},
+		"buildkit_cache":    {"state": "info"},
+		"buildkit_scan":     {"image": "x"},
+	} {
+		for opt, bad := range map[string]any{"timeout": -1, "api_version": "v1.41", "docker_host": "foo://bar:2375"} {
+			if module == "buildkit_scan" && opt != "docker_host" {
+				continue // its timeout is the scan's; it has no api_version
+			}
+			a := map[string]any{opt: bad}
+			for k, v := range args {
+				a[k] = v
+			}
+			start := time.Now()
+			res := run(t, module, a)
+			assert.True(t, res.failed(), "%s %s=%v", module, opt, bad)
+			assert.True(t, strings.HasPrefix(res.msg(), opt+": ") || strings.Contains(res.msg(), ". "+opt+": "), "%s names %s: %s", module, opt, res.msg())
+			assert.Less(t, time.Since(start), 5*time.Second, "%s %s: refused before any work", module, opt)
+		}
+	}
 }
 
 // restartEngine stops the dockerd that tests/scripts/engine.sh started and

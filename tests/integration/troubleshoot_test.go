@@ -152,20 +152,6 @@ func TestTroubleshootFixRecreatesABrokenBuilder(t *testing.T) {
 	assert.NotEqual(t, string(before), string(after), "the builder's container was recreated")
 }
 
-// taskOutput is what ansible-playbook printed for the task named name: from
-// its header to the next task's (warnings included).
-func taskOutput(text, name string) string {
-	i := strings.Index(text, "TASK ["+name+"]")
-	if i < 0 {
-		return ""
-	}
-	rest := text[i+len("TASK [")+len(name):]
-	if j := strings.Index(rest, "\nTASK ["); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
-}
-
 func TestTroubleshootOptimizeSchedulesCleanup(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "jenkins-buildkit-cache")

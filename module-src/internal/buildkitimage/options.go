@@ -24,6 +24,7 @@ type Options struct {
 	ForceAbsent      bool            `json:"force_absent"`
 	Push             bool            `json:"push"`
 	Repository       string          `json:"repository"`
+	RollbackTag      string          `json:"rollback_tag"`
 	Pull             *PullOptions    `json:"pull"`
 	Build            *BuildOptions   `json:"build"`
 	BuildMethod      string          `json:"build_method"`
@@ -134,6 +135,7 @@ func Spec() module.Spec {
 		"force_absent":      {Type: module.TypeBool, Default: false},
 		"push":              {Type: module.TypeBool, Default: false},
 		"repository":        {Type: module.TypeStr},
+		"rollback_tag":      {Type: module.TypeStr},
 		"pull":              {Type: module.TypeDict, Options: map[string]*module.Option{"platform": {Type: module.TypeStr}}},
 		"build_method":      {Type: module.TypeStr, Default: "auto", Choices: []any{"auto", "buildkit", "legacy"}},
 		"build_timeout":     {Type: module.TypeInt, Default: 1800},
@@ -216,6 +218,10 @@ func returns() map[string]*module.Return {
 	str, integer, float := &module.Return{Type: module.TypeStr}, &module.Return{Type: module.TypeInt}, &module.Return{Type: module.TypeFloat}
 	strList := &module.Return{Type: module.TypeList, Elements: module.TypeStr}
 	return map[string]*module.Return{
+		// A promotion with rollback_tag (promote.go).
+		"rollback":              {Type: module.TypeDict, Contains: map[string]*module.Return{"tag": str, "image": str}},
+		"promotion_settled":     {Type: module.TypeDict},
+		"promotion_interrupted": {Type: module.TypeBool},
 		// The engine's image inspect object, plus what the module adds to it.
 		"image": {Type: module.TypeDict, Open: true, Contains: map[string]*module.Return{
 			"push_status": str,

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/docker/go-units"
-	"github.com/moby/sys/atomicwriter"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
@@ -22,7 +21,8 @@ type Limits struct {
 }
 
 // WriteMetrics writes the run's metrics in the Prometheus text format for
-// node_exporter's textfile collector (written to a temp file and renamed).
+// node_exporter's textfile collector, through writeAtomic (synced, and no temp
+// file left by a killed run).
 // h is the history including r, for the last success of each image and the
 // scans of deployed images.
 func WriteMetrics(path string, r *Report, h History, limits Limits) error {
@@ -123,7 +123,7 @@ func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 			cacheLimit.With(bl).Set(float64(n))
 		}
 	}
-	if err := atomicwriter.WriteFile(path, reg.text(), 0o644); err != nil {
+	if err := writeAtomic(path, reg.text()); err != nil {
 		return fmt.Errorf("metrics_path: %w", err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/scanner"
 )
@@ -67,7 +68,7 @@ func Spec() module.Spec {
 			"sbom_path":             {Type: module.TypePath},
 			"fail_on_scanner_error": {Type: module.TypeBool, Default: true},
 			"max_findings":          {Type: module.TypeInt, Default: 20},
-			"docker_host":           {Type: module.TypeStr, Aliases: []string{"docker_url"}, EnvFallback: []string{"DOCKER_HOST"}},
+			"docker_host":           {Type: module.TypeStr, Aliases: []string{"docker_url"}, EnvFallback: []string{"DOCKER_HOST"}, Check: engine.CheckHost},
 		},
 		MutuallyExclusive: [][]string{{"image", "input"}},
 		RequiredOneOf:     [][]string{{"image", "input"}},

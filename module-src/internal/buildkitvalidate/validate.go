@@ -83,16 +83,17 @@ func Spec() module.Spec {
 func returns() map[string]*module.Return {
 	str, integer := &module.Return{Type: module.TypeStr}, &module.Return{Type: module.TypeInt}
 	return map[string]*module.Return{
-		"image":          str,
-		"passed":         {Type: module.TypeBool},
-		"skipped_reason": str,
-		"duration":       {Type: module.TypeFloat},
-		"attempts":       integer,
-		"status":         integer,
-		"header":         str,
-		"rc":             integer,
-		"output":         str,
-		"logs":           str,
+		"image":           str,
+		"passed":          {Type: module.TypeBool},
+		"skipped_reason":  str,
+		"removed_orphans": {Type: module.TypeList, Elements: module.TypeStr},
+		"duration":        {Type: module.TypeFloat},
+		"attempts":        integer,
+		"status":          integer,
+		"header":          str,
+		"rc":              integer,
+		"output":          str,
+		"logs":            str,
 	}
 }
 
@@ -129,6 +130,14 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 	defer e.Close()
 
+	// A run killed while it validated (SIGKILL: no deferred removal) left its
+	// container behind; the next one removes it first (owner.go).
+	data := map[string]any{"image": o.Image}
+	if removed := reapOrphans(ctx, e); len(removed) > 0 {
+		data["removed_orphans"] = removed
+	}
+	cfg.Labels[ownerLabel] = ownerOfThisProcess()
+
 	name := "bk-validate-" + randomSuffix()
 	start := time.Now()
 	created, err := e.API.ContainerCreate(ctx, cfg, host, nil, nil, name)
@@ -145,7 +154,6 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		return module.Result{}, fmt.Errorf("start a container from %s: %w", o.Image, err)
 	}
 	budget := time.Duration(o.Budget) * time.Second
-	data := map[string]any{"image": o.Image}
 	var verdict error
 	if o.HTTP != nil {
 		verdict = probeHTTP(ctx, e, created.ID, port, *o.HTTP, budget, data)

@@ -70,6 +70,12 @@ type Option struct {
 	RequiredTogether  [][]string
 	RequiredOneOf     [][]string
 	RequiredIf        []RequiredIf
+
+	// Check, when set, is run on the option's value after its type and
+	// choices are checked (not on an unset option). Its error is reported
+	// under the option's full name ("timeout: must be …"), with the other
+	// argument errors, before the module runs.
+	Check func(value any) error
 }
 
 // RequiredIf makes options conditionally required: when the option Key has
