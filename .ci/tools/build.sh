@@ -49,6 +49,10 @@ case "$tool" in
   # Prometheus' Go module is v0.<3xx>.<patch> for Prometheus 3.xx.patch.
   promtool) dir=prometheus; pkg=github.com/prometheus/prometheus/cmd/promtool; mod=github.com/prometheus/prometheus; out=promtool; env=(CGO_ENABLED=0)
     ldx='-X github.com/prometheus/common/version.Version=@VERSION@' ;;
+  # templ's generator turns buildkit_report's page (module-src/internal/buildkitreport/page.templ) into Go
+  # (`make generate`); the runtime it generates for is pinned in the root go.mod at the same version
+  # (tests/scripts/generated.sh checks both).
+  templ) dir=templ; pkg=github.com/a-h/templ/cmd/templ; mod=github.com/a-h/templ; out=templ; env=(CGO_ENABLED=0) ;;
   *) echo "unknown tool $tool" >&2; exit 2 ;;
 esac
 version=$(cd "$here/$dir" && go list -m -f '{{.Version}}' "$mod")

@@ -3,7 +3,7 @@
 // chosen by the name it runs under or by its first argument, from the table in
 // module-src/internal/modules.
 //
-//	jenkins_ha_buildkit_linux_amd64 buildkit_image ARGS_FILE   # the action plugin's host-side cache
+//	jenkins_ha_buildkit_linux_amd64 buildkit_image -           # the action plugin's host-side cache (arguments on stdin)
 //	AnsiballZ_jenkins_ha_buildkit_image_linux_amd64 ARGS_FILE   # Ansible's own (async) path
 //	jenkins-buildkit-cache prune --keep-storage 10GB            # the scheduled cleanup command
 //	jenkins_ha_buildkit_linux_amd64 --list                     # the modules

@@ -94,8 +94,10 @@ def binaries():
 
 def run_command(module, bins):
     """The one round trip: pick the binary for the host's uname -m and run it
-    if the host has it (arguments on stdin into a private temp file), else
-    report what the host is so that the binary can be sent."""
+    if the host has it (the arguments on its stdin, read as the arguments file
+    "-": no file holding them is written on the host, so none is left behind
+    when the run is killed), else report what the host is so that the binary
+    can be sent."""
     cases = " ".join(
         "%s) b=%s ;;" % (machine, shlex.quote(bins[arch][1]))
         for machine, arch in sorted(ARCHES.items())
@@ -104,7 +106,7 @@ def run_command(module, bins):
     return (
         'c="$HOME/{cache}"; case "$(uname -m)" in {cases} *) b= ;; esac; '
         'if [ "$(uname -s)" = Linux ] && [ -n "$b" ] && [ -x "$c/$b" ]; then '
-        'f=$(mktemp) || exit 1; cat > "$f"; "$c/$b" {module} "$f"; rc=$?; rm -f "$f"; exit $rc; '
+        'exec "$c/$b" {module} -; '
         'else echo "{marker} $(uname -sm) $HOME"; fi'
     ).format(cache=REMOTE_CACHE, cases=cases, module=shlex.quote(module), marker=NEED_MARKER)
 

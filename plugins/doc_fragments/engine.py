@@ -14,7 +14,9 @@ class ModuleDocFragment(object):
 options:
   docker_host:
     description:
-      - The engine's API address, C(unix://) or C(tcp://). Falls back to C(DOCKER_HOST).
+      - The engine's API address, C(unix:///path/to/docker.sock) or C(tcp://HOST:PORT). Falls back to C(DOCKER_HOST).
+      - As in community.docker, C(http://HOST:PORT) and a bare C(HOST:PORT) are TCP and C(https://HOST:PORT) is TCP with
+        TLS. Any other scheme (C(ssh://), C(npipe://), a typo) fails before any work, naming this option.
     type: str
     default: unix:///var/run/docker.sock
     aliases: [docker_url]
@@ -22,12 +24,15 @@ options:
     description: Expected host name of the engine's TLS certificate. Falls back to C(DOCKER_TLS_HOSTNAME).
     type: str
   api_version:
-    description: Engine API version to use, or C(auto) to negotiate. Falls back to C(DOCKER_API_VERSION).
+    description:
+      - Engine API version to use (C(MAJOR.MINOR), e.g. C(1.41)), or C(auto) to negotiate. Falls back to C(DOCKER_API_VERSION).
+      - Anything else fails before any work, naming this option.
     type: str
     default: auto
     aliases: [docker_api_version]
   timeout:
-    description: Seconds an engine API call may take (builds have their own limit). Falls back to C(DOCKER_TIMEOUT).
+    description:
+      - Seconds an engine API call may take (builds have their own limit), a positive number. Falls back to C(DOCKER_TIMEOUT).
     type: int
     default: 60
   ca_path:

@@ -146,6 +146,22 @@ builders:
   returned: state=info without builder
   type: list
   elements: dict
+  contains:
+    builder:
+      description: The builder's name.
+      type: str
+    container:
+      description: Its container.
+      type: str
+    state:
+      description: The container's state (C(running), C(exited), ...).
+      type: str
+    cache:
+      description: Its build cache (as C(cache)), when it runs.
+      type: dict
+    error:
+      description: Why the builder (or, in an entry of its own, the list of builders) could not be asked.
+      type: str
   sample: [{"builder": "jenkins-builder", "container": "buildx_buildkit_jenkins-builder0", "state": "running",
             "cache": {"total": "1.2GiB", "records": 80, "builder": "jenkins-builder"}}]
 before:
@@ -177,10 +193,24 @@ status:
   returned: state=diagnose
   type: str
 checks:
-  description: The checks, each with C(name), C(status), C(detail) and C(remediation).
+  description: The checks.
   returned: state=diagnose
   type: list
   elements: dict
+  contains:
+    name:
+      description: What was checked (C(engine), C(buildkit), C(disk), C(build_cache), C(builders), C(binfmt), C(trivy),
+        C(builder <name>), C(registry <host>)).
+      type: str
+    status:
+      description: C(ok), C(warn) or C(fail).
+      type: str
+    detail:
+      description: What was found.
+      type: str
+    remediation:
+      description: What to do about it, when there is something to do.
+      type: str
 summary:
   description: One line per check, for people.
   returned: state=diagnose
@@ -190,4 +220,36 @@ counts:
   description: Checks by status.
   returned: state=diagnose
   type: dict
+  contains:
+    ok:
+      description: Checks that passed.
+      type: int
+    warn:
+      description: Checks that warned.
+      type: int
+    fail:
+      description: Checks that failed.
+      type: int
+builder:
+  description: With C(state=reset) and a C(docker-container) builder, the builder that was recreated.
+  returned: state=reset with builder.driver=docker-container
+  type: dict
+  contains:
+    name:
+      description: The builder's name.
+      type: str
+    container:
+      description: Its container.
+      type: str
+    volume:
+      description: Its state volume (removed with the container).
+      type: str
+    status_before:
+      description: The container's state before the reset, C(running), C(stopped) or C(missing).
+      type: str
+actions:
+  description: What the reset of a C(docker-container) builder did, step by step.
+  returned: state=reset with builder.driver=docker-container, not in check mode
+  type: list
+  elements: str
 """

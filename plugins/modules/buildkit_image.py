@@ -205,13 +205,25 @@ options:
         only if the name then points at a different image than before.
       - Must not be an image ID (the task fails with C(`repository` must not be an image ID)).
     type: str
+  rollback_tag:
+    description:
+      - With C(repository) and C(force_tag), a promotion that keeps the image C(repository) names now for a rollback.
+        When C(repository) moves to another image, the image it named is first tagged C(<repository name>:<rollback_tag>).
+      - No engine moves two tags at once, so the two moves are written to a journal on the host (beside the context
+        cache, C(promotions/)) before the first one. A run killed between them leaves the rollback tag on the deployed
+        image; the next C(buildkit_image) task that reads or moves C(repository) (any C(name) or C(repository) equal to it)
+        first puts the rollback tag back where it was, or removes it if there was none, and reports it
+        (C(promotion_settled)). The deploy tag always names the image it named before or the new one.
+      - Transient engine errors while a tag moves (an engine restarting) are retried (C(retries), C(retry_delay)).
+    type: str
   pull:
     description: Options for C(source=pull).
     type: dict
     suboptions:
       platform:
         description:
-          - Platform to pull, such as C(linux/arm64), for a multi-platform image.
+          - Platform to pull, such as C(linux/arm64), for a multi-platform image. An unknown operating system
+            or architecture fails before any work.
           - An image already present under C(name) is not pulled again (its platform is not compared); use
             C(force_source=true).
         type: str
@@ -319,6 +331,8 @@ options:
             containerd image store; otherwise the task fails before any work.
           - A platform the builder cannot run C(RUN) steps for (no QEMU emulator in binfmt_misc) fails
             before the build, saying how to register one.
+          - An operating system or architecture BuildKit's platform parser does not know (C(linux/amd46))
+            fails before any work, naming the entry.
         type: list
         elements: str
       provenance:
@@ -708,6 +722,11 @@ image:
       returned: when a push ran, or found the registry's tag up to date (also in check mode)
       type: str
       sample: "latest: digest: sha256:bc33... size: 735"
+    state:
+      description: C(Deleted), for the image C(state=absent) removed (or would remove, in check mode).
+      returned: with C(state=absent), when the image was there
+      type: str
+      sample: Deleted
 actions:
   description: What was done, in community.docker.docker_image's words.
   returned: always
@@ -732,6 +751,19 @@ builder_driver:
   returned: when a build ran
   type: str
   sample: docker
+base_images_pulled:
+  description:
+    - The images a build with the classic builder reads that the engine lacked (or all of them with C(build.pull)),
+      pulled into the engine before the build, with the credentials and retries of C(source=pull), so that the
+      recorded inputs name the images the build used.
+  returned: when a classic build pulled images
+  type: list
+  elements: str
+  sample: [registry.example.com/jenkins/base:bookworm]
+waited_for_lock:
+  description: C(true) when another run on this host held the image name and this run waited for it (see C(lock_timeout)).
+  returned: when this run waited
+  type: bool
 build_reason:
   description: Why the module built, or C(none) and why it did not.
   returned: with C(source=build)
@@ -801,6 +833,13 @@ placement:
       description: Nodes the share moved away from, each with why (did not answer; died during the build).
       type: list
       elements: dict
+      contains:
+        node:
+          description: The node it moved away from.
+          type: str
+        reason:
+          description: Why.
+          type: str
     fresh_copy:
       description: Whether the node started a fresh copy of the context.
       type: bool
@@ -812,6 +851,13 @@ nodes_down:
   returned: when a build ran on a builder of several nodes
   type: list
   elements: dict
+  contains:
+    node:
+      description: The node.
+      type: str
+    reason:
+      description: Why it was left out.
+      type: str
 builder_container:
   description: The container of a C(docker-container) builder.
   returned: with C(builder.driver=docker-container) when a build ran
@@ -842,6 +888,30 @@ attestations:
   description: Why no attestation was produced, when C(provenance) or C(sbom) was asked of a builder that cannot make them.
   returned: then
   type: str
+rollback:
+  description: What C(rollback_tag) kept when C(repository) moved.
+  returned: when C(repository) moved with C(rollback_tag) to another image
+  type: dict
+  contains:
+    tag:
+      description: The rollback tag.
+      type: str
+    image:
+      description: The image ID C(repository) named before, now under the rollback tag.
+      type: str
+promotion_settled:
+  description:
+    - A promotion (C(rollback_tag)) an interrupted run left half done on the tag this task reads or moves, and how it was
+      settled before the task did anything else; C(outcome) is C(done) (both tags had moved), C(undone) (the rollback tag was
+      put back; the deploy tag had not moved) or C(left) (something else moved the tags since; they are left as they are, with a warning).
+  returned: when there was one
+  type: dict
+  sample: {"deploy": "jenkins/jenkins-master:latest", "rollback": "jenkins/jenkins-master:previous", "from": "sha256:1a2b...",
+           "to": "sha256:3c4d...", "outcome": "undone"}
+promotion_interrupted:
+  description: In check mode, that an interrupted promotion of the tag would be settled by a real run.
+  returned: in check mode, when there is one
+  type: bool
 inputs_digest:
   description: The digest of the build's inputs, stored on the image as label C(io.jenkins-ha.buildkit.inputs).
   returned: with C(source=build)

@@ -166,4 +166,11 @@ history_runs:
   description: Runs in the history strip.
   returned: not in check mode
   type: int
+report:
+  description:
+    - This run's report as kept in the history, for the tasks after this one (the role's notifications, say) - C(report)
+      with C(duration), C(verdict), C(last_success) and C(first_run) filled in, and the scans of the images this run
+      did not rebuild carried over from the run that scanned them.
+  returned: not in check mode
+  type: dict
 """

@@ -106,7 +106,7 @@ options:
       - URL of a Trivy server (client/server mode). Its C(/healthz) is checked first, with retries and backoff.
     type: str
   server_token:
-    description: Token for the Trivy server.
+    description: Token for the Trivy server. Never shown in results or logs.
     type: str
   report_path:
     description:
@@ -169,6 +169,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+image:
+  description: What was scanned, C(image) or C(input).
+  returned: always
+  type: str
+  sample: registry.example.com/jenkins/controller:2.479.1
 passed:
   description: Whether the image passed the gate (false as well when the scanner gave no verdict).
   returned: always
@@ -253,11 +258,42 @@ sbom_path:
   returned: with C(sbom_format)
   type: str
 scanner_error:
-  description: What kept the scanner from a verdict.
+  description:
+    - What kept the scanner from a verdict, C(scanner missing), C(vulnerability DB) (missing, or older than C(max_db_age)),
+      C(timeout), C(server) or C(scanner failed); the task's C(msg) says more.
   returned: when C(scan_status=error)
   type: str
+  sample: vulnerability DB
+scanner:
+  description: The Trivy executable that ran.
+  returned: when the scan ran
+  type: str
+  sample: /usr/local/bin/trivy
+java_db:
+  description:
+    - C(missing) when Trivy's Java DB is not in C(cache_dir) and could not be downloaded (C(offline) or
+      C(skip_db_update)), so JAR, WAR and EAR files were not scanned for library vulnerabilities (a warning says so).
+  returned: when the Java DB is missing
+  type: str
+  sample: missing
+sbom_error:
+  description:
+    - Why no SBOM was written, when the task went on without it (the gate failed, or C(fail_on_scanner_error=false));
+      a warning says so too.
+  returned: with C(sbom_format), when the SBOM could not be written
+  type: str
 os:
-  description: The image's OS as Trivy detected it (family, name, end of support).
+  description: The image's OS as Trivy detected it.
   returned: when Trivy detected one
   type: dict
+  contains:
+    family:
+      description: The OS family, such as C(debian) or C(alpine).
+      type: str
+    name:
+      description: Its version, such as C(12.8).
+      type: str
+    eosl:
+      description: Whether it is past its end of support (a warning says so).
+      type: bool
 """

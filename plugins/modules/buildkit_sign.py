@@ -75,8 +75,8 @@ options:
     type: path
   key_password:
     description:
-      - The private key's password. Never shown in results or logs. Defaults to the C(COSIGN_PASSWORD)
-        environment variable, as cosign does.
+      - The private key's password. Never shown in results or logs. Falls back to C(COSIGN_PASSWORD) (the
+        environment variable cosign reads).
     type: str
   key_password_file:
     description: A file holding the private key's password (trailing newlines are ignored).
@@ -130,7 +130,7 @@ options:
     description: Username for the registry (else the docker config's credentials are used).
     type: str
   registry_password:
-    description: Password for the registry.
+    description: Password for the registry. Never shown in results or logs.
     type: str
   insecure_registry:
     description: Allow plain HTTP to a registry that is not on a loopback address.
@@ -186,30 +186,95 @@ image:
   description: The image as given.
   returned: always
   type: str
+state:
+  description: The state asked for, C(signed) or C(verified).
+  returned: always
+  type: str
 digest:
   description: The manifest digest that was signed or verified.
   returned: when the image was found
   type: str
   sample: sha256:5d41402abc4b2a76b9719d911017c592a1b2c3d4e5f60718293a4b5c6d7e8f90
 signature:
-  description:
-    - C(state=signed) - the signature - C(kind), C(tag) (cosign's C(.sig) tag), C(referrer) (the digest of its
-      bundle referrer, if any) and C(changed).
+  description: C(state=signed) - the signature.
   returned: state=signed
   type: dict
+  contains:
+    kind:
+      description: C(signature).
+      type: str
+    predicate_type:
+      description: Not set for a signature.
+      type: str
+    tag:
+      description: Cosign's tag that holds it (C(sha256-<hex>.sig)).
+      type: str
+    referrer:
+      description: The digest of its Sigstore bundle referrer, if one is attached.
+      type: str
+    changed:
+      description: Whether this run wrote it (or would, in check mode).
+      type: bool
 attestations:
   description:
-    - C(state=signed) - one entry per attestation, like C(signature), with C(predicate_type).
-    - C(state=verified) - the attestations that verified - C(predicate_type), C(key), C(format) (C(tag) or
-      C(referrer)) and C(where).
-  returned: always
+    - C(state=signed) - one entry per attestation, as C(signature) with C(kind=attestation), C(predicate_type)
+      and cosign's C(.att) tag.
+    - C(state=verified) - the attestations that verified, as C(signatures) with C(predicate_type).
+  returned: when the image was signed, or its verification ran
   type: list
   elements: dict
+  contains:
+    kind:
+      description: C(attestation).
+      type: str
+    predicate_type:
+      description: The in-toto predicate type URI.
+      type: str
+    tag:
+      description: C(state=signed) - cosign's tag that holds it (C(sha256-<hex>.att)).
+      type: str
+    referrer:
+      description: C(state=signed) - the digest of its Sigstore bundle referrer, if one is attached.
+      type: str
+    changed:
+      description: C(state=signed) - whether this run wrote it (or would, in check mode).
+      type: bool
+    key:
+      description: C(state=verified) - the public key that verified it.
+      type: str
+    format:
+      description: C(state=verified) - where it was found, C(tag) or C(referrer).
+      type: str
+    where:
+      description: C(state=verified) - what it was read from, the cosign tag and layer or C(referrer <digest>).
+      type: str
+    annotations:
+      description: C(state=verified) - its annotations.
+      type: dict
 signatures:
-  description: The signatures that verified - C(key), C(format), C(where) and their C(annotations).
+  description: The signatures that verified.
   returned: state=verified
   type: list
   elements: dict
+  contains:
+    kind:
+      description: C(signature).
+      type: str
+    predicate_type:
+      description: Not set for a signature.
+      type: str
+    key:
+      description: The public key that verified it.
+      type: str
+    format:
+      description: Where it was found, C(tag) or C(referrer).
+      type: str
+    where:
+      description: What it was read from, the cosign tag and layer or C(referrer <digest>).
+      type: str
+    annotations:
+      description: The annotations signed into it.
+      type: dict
 verified:
   description: Whether the image verified.
   returned: state=verified

@@ -26,6 +26,10 @@ description:
     against C(expect_output).
   - The container is always removed afterwards, pass or fail; the task fails when the image does not pass,
     with the container's last log lines in C(logs).
+  - A run that is killed (SIGKILL, an aborted CI job) cannot remove its container. Each container is labelled with the
+    process that started it (this host's boot ID, the PID and its start time), and every run first removes the validation
+    containers whose process on this host is gone (C(removed_orphans)). Containers of a live run, or started from another
+    host that shares the engine, are left alone.
   - Leaves nothing behind, so C(changed) is always false. In check mode no container is started.
 requirements:
   - A Linux amd64 or arm64 build host; the module is a static binary, no Python needed there.
@@ -115,10 +119,19 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+image:
+  description: The image checked.
+  returned: when a container ran
+  type: str
 passed:
   description: Whether the image passed (null in check mode).
   returned: always
   type: bool
+skipped_reason:
+  description: Why no container was started (C(check mode)).
+  returned: in check mode
+  type: str
+  sample: check mode
 duration:
   description: Seconds from container start to the verdict.
   returned: when a container ran
@@ -147,4 +160,10 @@ logs:
   description: The container's last 50 log lines.
   returned: on failure
   type: str
+removed_orphans:
+  description: Validation containers a killed run left behind (its process on this host is gone), removed before this run's.
+  returned: when there were any
+  type: list
+  elements: str
+  sample: ["bk-validate-3f2a1b9c0d (registry.example.com/jenkins/jenkins-master:candidate)"]
 """

@@ -57,7 +57,8 @@ func TestCachePruneByAgeAndSize(t *testing.T) {
 	assert.True(t, sized.changed())
 	b := sized["before"].(map[string]any)["total_bytes"].(float64)
 	a := sized["after"].(map[string]any)["total_bytes"].(float64)
-	assert.Equal(t, b-a, sized["reclaimed_bytes"], "reclaimed bytes match the cache before and after")
+	// (As above, records other than the pruned ones can move by a few bytes of metadata meanwhile.)
+	assert.InDelta(t, b-a, sized["reclaimed_bytes"], 64<<10, "reclaimed bytes match the cache before and after")
 	assert.Less(t, a, b-float64(5<<20), "the unused 2 MB layers went")
 
 	// By age: nothing is older than a day; everything unused is older than a second.

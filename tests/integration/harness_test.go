@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,7 +40,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build the modules: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	for _, m := range []string{"buildkit_image", "buildkit_scan", "buildkit_cache", "buildkit_validate", "buildkit_report", "buildkit_sign"} {
+	// Every module the binary holds (module-src/internal/modules' table), as a link.
+	list, err := exec.Command(filepath.Join(dir, "jenkins_ha_buildkit"), "--list").Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "list the modules: %v\n", err)
+		os.Exit(1)
+	}
+	for _, m := range strings.Fields(string(list)) {
 		if err := os.Symlink("jenkins_ha_buildkit", filepath.Join(dir, m)); err != nil {
 			panic(err)
 		}
@@ -101,12 +108,22 @@ func runRaw(t testing.TB, module string, args []byte) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, module), argsFile)
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(binDir, "cache"))
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(binDir, "cache"), strictReturnsEnv+"=1")
 	stdout, _ := cmd.Output() // the exit code is not what Ansible reads
 	var res result
 	require.NoError(t, json.Unmarshal(stdout, &res), "module printed non-JSON: %s", stdout)
+	require.NotContains(t, res.msg(), undeclaredReturns, "%s returned a key its Spec.Returns does not declare", module)
 	return res
 }
+
+// Every result the tests see is checked against the module's declared
+// result keys (module.StrictReturnsEnv and module.UndeclaredReturns, which
+// these copy: a test of package module keeps them the same), so that the
+// integration tests prove each declaration, and so RETURN, complete.
+const (
+	strictReturnsEnv  = "JENKINS_HA_BUILDKIT_STRICT_RETURNS"
+	undeclaredReturns = "internal error in module: the result breaks the module's Spec.Returns"
+)
 
 var checkMode = map[string]any{"_ansible_check_mode": true}
 var diffMode = map[string]any{"_ansible_diff": true}

@@ -81,6 +81,10 @@ func hostile(t *testing.T, raw []byte) result {
 	return runRaw(t, "buildkit_image", raw)
 }
 
+// TestHostileInputs holds the hostile arguments that are decided after the
+// engine answers (paths in the build context, the archive, the builder's
+// container); those decided before it are the unit test TestHostileInputs
+// of module-src/internal/modules (make unit).
 func TestHostileInputs(t *testing.T) {
 	dir := cacheMountContext(t)
 	outside := t.TempDir()
@@ -89,34 +93,11 @@ func TestHostileInputs(t *testing.T) {
 		raw  string
 		want string
 	}{
-		{"huge name", `{"name": "` + strings.Repeat("a", 1<<20) + `", "source": "local"}`, "name"},
-		{"NUL in name", `{"name": "bad\u0000name", "source": "local"}`, "name"},
-		{"NUL in tag", `{"name": "x", "tag": "v\u00001", "source": "local"}`, "tag"},
-		{"non-UTF-8 in name", "{\"name\": \"\xff\xfe\", \"source\": \"local\"}", "name"},
 		{"dockerfile outside the context", `{"name": "x", "source": "build", "build": {"path": "` + dir + `", "dockerfile": "../../../../../etc/passwd"}}`, "build.dockerfile"},
 		{"path traversal in build.path", `{"name": "x", "source": "build", "build": {"path": "` + dir + `/../../../../nonexistent"}}`, "build.path"},
-		{"deeply nested build.args", `{"name": "x", "source": "build", "build": {"path": "` + dir + `", "args": ` + strings.Repeat(`{"a": `, 200) + `1` + strings.Repeat(`}`, 200) + `}, "build_timeout": -1}`, "build_timeout"},
-		{"build as a string", `{"name": "x", "source": "build", "build": "path=/tmp; rm -rf /"}`, "build"},
-		{"list for a string", `{"name": ["a", "b"], "source": "local"}`, "name"},
-		{"dict for a bool", `{"name": "x", "source": "local", "force_source": {"a": 1}}`, "force_source"},
-		{"text for an int", `{"name": "x", "source": "local", "timeout": "soon"}`, "timeout"},
-		{"float for an int", `{"name": "x", "source": "local", "retries": 2.5}`, "retries"},
-		{"negative retries", `{"name": "x", "source": "local", "retries": -1}`, "retries"},
-		{"unknown sub-option", `{"name": "x", "source": "build", "build": {"path": "/tmp", "squash": true}}`, "build.squash"},
-		{"secret without id", `{"name": "x", "source": "build", "build": {"path": "/tmp", "secrets": [{"type": "value", "value": "zzz"}]}}`, "id"},
-		{"bad output type", `{"name": "x", "source": "build", "build": {"path": "/tmp", "outputs": [{"type": "registry"}]}}`, "type"},
 		{"archive outside a missing dir", `{"name": "local/busybox", "source": "local", "archive_path": "` + outside + `/no/such/dir/a.tar"}`, "archive"},
-		{"bad builder driver", `{"name": "x", "source": "build", "build": {"path": "/tmp"}, "builder": {"driver": "kubernetes"}}`, "driver must be one of"},
 		{"builder name with a slash", `{"name": "x", "source": "build", "build": {"path": "` + dir + `"}, "builder": {"driver": "docker-container", "name": "../etc"}}`, "builder.name"},
 		{"builder cpus not a number", `{"name": "x", "source": "build", "build": {"path": "` + dir + `"}, "builder": {"driver": "docker-container", "name": "b", "cpus": "all"}}`, "builder.cpus"},
-		{"remote without endpoint", `{"name": "x", "source": "build", "build": {"path": "/tmp"}, "builder": {"driver": "remote"}}`, "endpoint"},
-		{"remote cert without key", `{"name": "x", "source": "build", "build": {"path": "/tmp"}, "builder": {"driver": "remote", "endpoint": "tcp://h:1", "cert": "/c"}}`, "key"},
-		{"bad platform", `{"name": "x", "source": "build", "build": {"path": "/tmp", "platform": "linux/amd64,no such/thing"}}`, "build.platform[1]"},
-		{"several platforms without push", `{"name": "x", "source": "build", "build": {"path": "/tmp", "platform": ["linux/amd64", "linux/arm64"]}, "builder": {"driver": "remote", "endpoint": "tcp://h:1", "insecure": true}}`, "push: true"},
-		{"provenance level", `{"name": "x", "source": "build", "build": {"path": "/tmp", "provenance": "full"}}`, "provenance"},
-		{"not an object", `["name", "x"]`, "args"},
-		{"not JSON", `name=x source=local`, "args"},
-		{"empty file", ``, "args"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -129,6 +110,30 @@ func TestHostileInputs(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(outside)
 	assert.Empty(t, entries, "nothing written outside where asked")
+
+	// The engine options are every module's: each refuses them before any work
+	// (buildkit_validate in check mode too, which connects to nothing).
+	for module, args := range map[string]map[string]any{
+		"buildkit_image":    {"name": "x", "source": "local"},
+		"buildkit_validate": {"image": "x", "command": []any{"true"}, "_ansible_check_mode": true},
+		"buildkit_cache":    {"state": "info"},
+		"buildkit_scan":     {"image": "x"},
+	} {
+		for opt, bad := range map[string]any{"timeout": -1, "api_version": "v1.41", "docker_host": "foo://bar:2375"} {
+			if module == "buildkit_scan" && opt != "docker_host" {
+				continue // its timeout is the scan's; it has no api_version
+			}
+			a := map[string]any{opt: bad}
+			for k, v := range args {
+				a[k] = v
+			}
+			start := time.Now()
+			res := run(t, module, a)
+			assert.True(t, res.failed(), "%s %s=%v", module, opt, bad)
+			assert.True(t, strings.HasPrefix(res.msg(), opt+": ") || strings.Contains(res.msg(), ". "+opt+": "), "%s names %s: %s", module, opt, res.msg())
+			assert.Less(t, time.Since(start), 5*time.Second, "%s %s: refused before any work", module, opt)
+		}
+	}
 }
 
 // restartEngine stops the dockerd that tests/scripts/engine.sh started and

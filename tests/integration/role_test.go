@@ -359,15 +359,7 @@ func TestRoleWithAContainerBuilder(t *testing.T) {
 		t.Cleanup(func() { removeImage(ref) })
 	}
 	bname := "bk-it-role-" + namespace[len("bk-it-"):]
-	vars["jenkins_images_base_images"] = map[string]any{"master": s["controller"], "dind": s["agent"], "maven": s["agent"],
-		"python": s["agent"], "nodejs": s["agent"]}
-	vars["jenkins_build_builder_name"] = bname
-	vars["jenkins_build_buildx_driver"] = "docker-container"
-	vars["jenkins_build_builder_image"] = buildkitImage(t)
-	vars["jenkins_build_builder_network"] = "host"
-	vars["jenkins_build_builder_insecure_registries"] = []any{plainRegistry}
-	vars["jenkins_build_cache_registry"] = plainRegistry + "/" + namespace + "-cache"
-	removeBuilderWhenDone(t, bname)
+	onContainerBuilder(t, vars, s, bname, plainRegistry+"/"+namespace+"-cache", plainRegistry)
 
 	out, ok := playbook(t, "playbooks/site.yml", vars, "-i", "inventories/local/hosts.yml", "--tags", "jenkins-images")
 	require.True(t, ok, out)
@@ -413,6 +405,27 @@ func TestRoleRefusesSettingsThatCannotWork(t *testing.T) {
 		assert.Contains(t, out, c.want, "%v", c.vars)
 		assert.NotContains(t, out, "Build the images with BuildKit (concurrently)]", "refused before any build: %v", c.vars)
 	}
+}
+
+// onContainerBuilder sets vars for a run on a docker-container builder of
+// the test's own, name (removed when the test ends), with the seed's limits,
+// bases from registries (the stand-ins s already pushed there), and a
+// registry cache per image under cacheRepo.
+func onContainerBuilder(t *testing.T, vars map[string]any, s map[string]string, name, cacheRepo string, registries ...string) {
+	t.Helper()
+	vars["jenkins_images_base_images"] = map[string]any{"master": s["controller"], "dind": s["agent"], "maven": s["agent"],
+		"python": s["agent"], "nodejs": s["agent"]}
+	vars["jenkins_build_builder_name"] = name
+	vars["jenkins_build_buildx_driver"] = "docker-container"
+	vars["jenkins_build_builder_image"] = buildkitImage(t)
+	vars["jenkins_build_builder_network"] = "host"
+	insecure := []any{}
+	for _, r := range registries {
+		insecure = append(insecure, r)
+	}
+	vars["jenkins_build_builder_insecure_registries"] = insecure
+	vars["jenkins_build_cache_registry"] = cacheRepo
+	removeBuilderWhenDone(t, name)
 }
 
 // roleCatalogue is the role's jenkins_images_catalogue with some entries'

@@ -54,11 +54,10 @@ func (b *EngineBuildKit) connect(ctx context.Context) (*bkclient.Client, error) 
 // Driver implements Builder.
 func (b *EngineBuildKit) Driver() string { return DriverDocker }
 
-// Features implements Builder: BuildKit always; on an engine with the
-// containerd image store (its worker carries a snapshotter label) also cache
-// exports, several platforms and attestations. Docker 20.10's BuildKit v0.8
-// (classic image store) has none of these. An error means the engine serves
-// no BuildKit.
+// Features implements Builder (featuresOf), from the engine's workers: one
+// carrying a snapshotter label means the containerd image store (Docker
+// 20.10's BuildKit v0.8 is on the classic one). An error means the engine
+// serves no BuildKit.
 func (b *EngineBuildKit) Features(ctx context.Context) (Features, error) {
 	c, err := b.connect(ctx)
 	if err != nil {
@@ -69,10 +68,7 @@ func (b *EngineBuildKit) Features(ctx context.Context) (Features, error) {
 	if err != nil {
 		return Features{}, err
 	}
-	store := containerdStore(workers)
-	return Features{Has: map[Feature]bool{
-		BuildKit: true, DirectPush: true, CacheExport: store, MultiPlatform: store, Attestations: store,
-	}}, nil
+	return featuresOf(DriverDocker, containerdStore(workers), nil), nil
 }
 
 // Describe is what the engine's BuildKit says of itself (one connection).

@@ -11,7 +11,7 @@ import (
 // it has (Builder.Features); Needs lists what a request asks for; Check is
 // the one place that turns a missing feature into a refusal before any work,
 // or a build without it and a warning. Adding a feature is one constant, one
-// line in lacking, and the builders that have it.
+// line in lacking, and the builders that have it in featuresOf.
 type Feature string
 
 const (
@@ -39,6 +39,26 @@ const (
 	DriverRemote          = "remote"           // a standalone BuildKit daemon
 	DriverLegacy          = "legacy"           // the engine's classic builder
 )
+
+// featuresOf is what each kind of builder can do: the one table of it.
+// containerdStore says whether the engine keeps images in the containerd
+// image store (only then does its embedded BuildKit export caches, hold
+// several platforms and attestations); platforms are what a daemon's
+// workers run.
+func featuresOf(driver string, containerdStore bool, platforms []string) Features {
+	switch driver {
+	case DriverLegacy:
+		return Features{Has: map[Feature]bool{NamedNetwork: true, ContainerLimits: true}}
+	case DriverDocker:
+		return Features{Has: map[Feature]bool{
+			BuildKit: true, DirectPush: true, CacheExport: containerdStore, MultiPlatform: containerdStore, Attestations: containerdStore,
+		}}
+	default: // a BuildKit daemon of its own: everything but a named network and the classic builder's limits
+		return Features{Has: map[Feature]bool{
+			BuildKit: true, DirectPush: true, CacheExport: true, MultiPlatform: true, Attestations: true,
+		}, Platforms: platforms}
+	}
+}
 
 // Features are what one builder can do.
 type Features struct {

@@ -39,10 +39,10 @@ func TestNeeds(t *testing.T) {
 // builder, is refused or warned about as the table in features.go says, and
 // the message names the option and how to get the feature.
 func TestCheckEachFeatureAlone(t *testing.T) {
-	engine20 := Features{Has: map[Feature]bool{BuildKit: true, DirectPush: true}}
-	engineContainerd := Features{Has: map[Feature]bool{BuildKit: true, DirectPush: true, CacheExport: true, MultiPlatform: true, Attestations: true}}
-	daemon := Features{Has: engineContainerd.Has, Platforms: []string{"linux/amd64", "linux/386"}}
-	classic := Features{Has: map[Feature]bool{NamedNetwork: true, ContainerLimits: true}}
+	engine20 := featuresOf(DriverDocker, false, nil)
+	engineContainerd := featuresOf(DriverDocker, true, nil)
+	daemon := featuresOf(DriverRemote, true, []string{"linux/amd64", "linux/386"})
+	classic := featuresOf(DriverLegacy, false, nil)
 	cases := []struct {
 		name     string
 		f        Features

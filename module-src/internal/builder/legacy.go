@@ -34,10 +34,9 @@ func (b *Legacy) Name() string { return "legacy (docker engine classic builder)"
 // Driver implements Builder.
 func (b *Legacy) Driver() string { return DriverLegacy }
 
-// Features implements Builder: the classic builder runs steps on a named
-// network and applies per-build limits; it has none of BuildKit's.
+// Features implements Builder (featuresOf).
 func (b *Legacy) Features(context.Context) (Features, error) {
-	return Features{Has: map[Feature]bool{NamedNetwork: true, ContainerLimits: true}}, nil
+	return featuresOf(DriverLegacy, false, nil), nil
 }
 
 var stepLine = regexp.MustCompile(`^Step \d+/\d+ : `)

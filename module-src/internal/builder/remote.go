@@ -130,18 +130,15 @@ func (b *DaemonBuildKit) Name() string { return b.name }
 // Driver implements Builder.
 func (b *DaemonBuildKit) Driver() string { return b.driver }
 
-// Features implements Builder: a BuildKit daemon of its own does everything
-// but a named network and the classic builder's limits; the platforms its
-// workers run (natively or through binfmt emulators registered when it
-// started) say which targets its RUN steps can run for.
+// Features implements Builder (featuresOf), with the platforms its workers
+// run (natively or through binfmt emulators registered when it started):
+// asking is also the proof that it answers.
 func (b *DaemonBuildKit) Features(ctx context.Context) (Features, error) {
 	have, err := b.Platforms(ctx)
 	if err != nil {
 		return Features{}, err
 	}
-	return Features{Has: map[Feature]bool{
-		BuildKit: true, DirectPush: true, CacheExport: true, MultiPlatform: true, Attestations: true,
-	}, Platforms: have}, nil
+	return featuresOf(b.driver, true, have), nil
 }
 
 // Describe is what the daemon says of itself (one connection).

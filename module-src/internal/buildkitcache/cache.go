@@ -49,7 +49,48 @@ func Spec() module.Spec {
 		"builder":         builder.ArgSpec(),
 	}
 	maps.Copy(opts, engine.ArgSpec())
-	return module.Spec{Options: opts}
+	return module.Spec{Options: opts, Returns: returns()}
+}
+
+// returns declares the module's result keys (documented in RETURN).
+func returns() map[string]*module.Return {
+	str, integer, dict := &module.Return{Type: module.TypeStr}, &module.Return{Type: module.TypeInt}, &module.Return{Type: module.TypeDict}
+	return map[string]*module.Return{
+		// state=info
+		"cache": dict,
+		"builders": {Type: module.TypeList, Elements: module.TypeDict, Contains: map[string]*module.Return{
+			"builder":   str,
+			"container": str,
+			"state":     str,
+			"cache":     dict,
+			"error":     str,
+		}},
+		// state=pruned, state=reset
+		"before":               dict,
+		"after":                dict,
+		"reclaimed_bytes":      integer,
+		"reclaimed":            str,
+		"deleted_records":      integer,
+		"would_delete_records": integer,
+		// state=reset of a docker-container builder
+		"builder": {Type: module.TypeDict, Contains: map[string]*module.Return{
+			"name":          str,
+			"container":     str,
+			"volume":        str,
+			"status_before": str,
+		}},
+		"actions": {Type: module.TypeList, Elements: module.TypeStr},
+		// state=diagnose
+		"status": str,
+		"checks": {Type: module.TypeList, Elements: module.TypeDict, Contains: map[string]*module.Return{
+			"name":        str,
+			"status":      str,
+			"detail":      str,
+			"remediation": str,
+		}},
+		"counts":  {Type: module.TypeDict, Contains: map[string]*module.Return{"ok": integer, "warn": integer, "fail": integer}},
+		"summary": {Type: module.TypeList, Elements: module.TypeStr},
+	}
 }
 
 // Run is the module's entry point.

@@ -24,6 +24,7 @@ type Options struct {
 	ForceAbsent      bool            `json:"force_absent"`
 	Push             bool            `json:"push"`
 	Repository       string          `json:"repository"`
+	RollbackTag      string          `json:"rollback_tag"`
 	Pull             *PullOptions    `json:"pull"`
 	Build            *BuildOptions   `json:"build"`
 	BuildMethod      string          `json:"build_method"`
@@ -134,6 +135,7 @@ func Spec() module.Spec {
 		"force_absent":      {Type: module.TypeBool, Default: false},
 		"push":              {Type: module.TypeBool, Default: false},
 		"repository":        {Type: module.TypeStr},
+		"rollback_tag":      {Type: module.TypeStr},
 		"pull":              {Type: module.TypeDict, Options: map[string]*module.Option{"platform": {Type: module.TypeStr}}},
 		"build_method":      {Type: module.TypeStr, Default: "auto", Choices: []any{"auto", "buildkit", "legacy"}},
 		"build_timeout":     {Type: module.TypeInt, Default: 1800},
@@ -207,5 +209,61 @@ func Spec() module.Spec {
 			{Key: "source", Value: "load", Requirements: []string{"load_path"}},
 		},
 		RequiredTogether: [][]string{{"registry_username", "registry_password"}},
+		Returns:          returns(),
+	}
+}
+
+// returns declares the module's result keys (documented in RETURN).
+func returns() map[string]*module.Return {
+	str, integer, float := &module.Return{Type: module.TypeStr}, &module.Return{Type: module.TypeInt}, &module.Return{Type: module.TypeFloat}
+	strList := &module.Return{Type: module.TypeList, Elements: module.TypeStr}
+	return map[string]*module.Return{
+		// A promotion with rollback_tag (promote.go).
+		"rollback":              {Type: module.TypeDict, Contains: map[string]*module.Return{"tag": str, "image": str}},
+		"promotion_settled":     {Type: module.TypeDict},
+		"promotion_interrupted": {Type: module.TypeBool},
+		// The engine's image inspect object, plus what the module adds to it.
+		"image": {Type: module.TypeDict, Open: true, Contains: map[string]*module.Return{
+			"push_status": str,
+			"state":       str,
+		}},
+		"actions":           strList,
+		"stdout":            str,
+		"builder":           str,
+		"builder_driver":    str,
+		"builder_container": str,
+		// A build on a builder of several nodes (cluster.go).
+		"builder_nodes": strList,
+		"placement": {Type: module.TypeList, Elements: module.TypeDict, Contains: map[string]*module.Return{
+			"node": str, "endpoint": str, "platforms": strList, "emulated": strList, "reason": str,
+			"moved_from":    {Type: module.TypeList, Elements: module.TypeDict, Contains: map[string]*module.Return{"node": str, "reason": str}},
+			"fresh_copy":    {Type: module.TypeBool},
+			"build_retries": integer,
+		}},
+		"nodes_down":         {Type: module.TypeList, Elements: module.TypeDict, Contains: map[string]*module.Return{"node": str, "reason": str}},
+		"build_reason":       str,
+		"build_duration":     float,
+		"build_retries":      integer,
+		"push_retries":       integer,
+		"pull_retries":       integer,
+		"total_steps":        integer,
+		"cached_steps":       integer,
+		"cache_hit_ratio":    float,
+		"base_images_pulled": strList,
+		"waited_for_lock":    {Type: module.TypeBool},
+		"manifest": {Type: module.TypeDict, Contains: map[string]*module.Return{
+			"digest":       str,
+			"platforms":    strList,
+			"attestations": strList,
+		}},
+		"attestations":  str,
+		"inputs_digest": str,
+		"context": {Type: module.TypeDict, Contains: map[string]*module.Return{
+			"files":       integer,
+			"bytes":       integer,
+			"hashed":      integer,
+			"ignore_file": str,
+			"fresh_copy":  {Type: module.TypeBool},
+		}},
 	}
 }

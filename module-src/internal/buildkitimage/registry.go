@@ -209,20 +209,10 @@ func hasRepoDigest(doc map[string]any, repo, digest string) bool {
 // tagInto is docker_image's repository option: tag the image as repository
 // (its tag, else tag) when that name is missing or force_tag, then push it if asked.
 func (r *runner) tagInto(ctx context.Context, repository string, push bool) error {
-	named, err := reference.ParseNormalizedNamed(repository)
-	if err != nil {
+	if _, err := reference.ParseNormalizedNamed(repository); err != nil {
 		return fmt.Errorf("repository: %q is not a valid image name: %v", repository, err)
 	}
-	repo, repoTag := repository, r.tag
-	if tagged, ok := named.(reference.Tagged); ok {
-		repo, repoTag = strings.TrimSuffix(repository, ":"+tagged.Tag()), tagged.Tag()
-	}
-	if repoTag == "" {
-		repoTag = r.o.Tag // an image ID as name: docker_image takes the tag option
-	}
-	if repoTag == "" {
-		repoTag = "latest"
-	}
+	repo, repoTag := splitRepository(repository, r.tag, r.o.Tag)
 	target := repo + ":" + repoTag
 	existing, err := r.inspect(ctx, target)
 	if err != nil {
@@ -238,18 +228,31 @@ func (r *runner) tagInto(ctx context.Context, repository string, push bool) erro
 		}
 		// docker_image records the tag action with force_tag even when the
 		// name already holds this image; that alone is no change.
-		r.actions = append(r.actions, fmt.Sprintf("Tagged image %s to %s", r.ref, target))
 		if existing != nil && source != nil && imageID(existing) == imageID(source) {
+			r.actions = append(r.actions, fmt.Sprintf("Tagged image %s to %s", r.ref, target))
 			r.res.Data["image"] = existing
 		} else {
 			r.res.Changed = true
+			rollback := ""
+			if existing != nil && r.o.RollbackTag != "" {
+				rollback = rollbackRef(repo, r.o.RollbackTag)
+			}
+			if r.m.CheckMode && rollback != "" {
+				r.actions = append(r.actions, fmt.Sprintf("Tagged image %s to %s", target, rollback))
+			}
 			if !r.m.CheckMode {
-				cctx, cancel := r.e.Call(ctx)
-				err := r.e.API.ImageTag(cctx, r.ref, target)
-				cancel()
-				if err != nil {
-					return fmt.Errorf("Error: failed to tag image - %w", err)
+				var err error
+				if rollback != "" {
+					err = r.promote(ctx, source, target, rollback) // both moves, journaled (promote.go)
+				} else {
+					err = r.moveTag(ctx, imageID(source), target)
 				}
+				if err != nil {
+					return err
+				}
+			}
+			r.actions = append(r.actions, fmt.Sprintf("Tagged image %s to %s", r.ref, target))
+			if !r.m.CheckMode {
 				after, err := r.inspect(ctx, target)
 				if err != nil {
 					return err

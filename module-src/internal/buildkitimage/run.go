@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
@@ -68,6 +67,11 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 	defer e.Close()
 	r.e = e
+	// A promotion an interrupted run left half done is settled before this
+	// run reads or moves its tags (promote.go).
+	if err := r.settlePromotions(ctx, r.ref, r.repositoryTarget()); err != nil {
+		return r.result(), err
+	}
 	if o.State == "absent" {
 		err = r.absent(ctx)
 		return r.result(), err
@@ -92,6 +96,22 @@ func (r *runner) result() module.Result {
 // (a tag in name wins over tag) and refuses combinations that cannot work,
 // with docker_image's messages.
 func (r *runner) checkOptions() error {
+	if err := r.checkNames(); err != nil {
+		return err
+	}
+	return r.checkRollbackTag()
+}
+
+// repositoryTarget is the tag the repository option makes, "" without one.
+func (r *runner) repositoryTarget() string {
+	if r.o.Repository == "" {
+		return ""
+	}
+	repo, tag := splitRepository(r.o.Repository, r.tag, r.o.Tag)
+	return repo + ":" + tag
+}
+
+func (r *runner) checkNames() error {
 	o := r.o
 	if o.Tag != "" && !validTag.MatchString(o.Tag) {
 		return fmt.Errorf("%q is not a valid docker tag!", o.Tag) // docker_image's words, checked first as there
@@ -151,8 +171,8 @@ func (r *runner) checkOptions() error {
 	}
 	if o.Build != nil {
 		for i, p := range o.Build.Platform {
-			if _, err := platforms.Parse(p); err != nil {
-				return fmt.Errorf("build.platform[%d]: %q is not a platform (os/arch[/variant], e.g. linux/arm64): %v", i, p, err)
+			if err := checkPlatform(fmt.Sprintf("build.platform[%d]", i), p); err != nil {
+				return err
 			}
 		}
 	}
@@ -161,6 +181,11 @@ func (r *runner) checkOptions() error {
 	}
 	if o.State == "present" && o.Source == "build" {
 		if _, err := r.cluster(); err != nil {
+			return err
+		}
+	}
+	if o.Pull != nil && o.Pull.Platform != "" {
+		if err := checkPlatform("pull.platform", o.Pull.Platform); err != nil {
 			return err
 		}
 	}

@@ -2,13 +2,10 @@ package buildkitreport
 
 import (
 	"bytes"
-	_ "embed"
+	"context"
 	"fmt"
-	"html/template"
 	"sort"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // HostsReport is one run of the role over several build hosts: each host's
@@ -114,11 +111,6 @@ func (hr *HostsReport) Images() []HostImage {
 	return out
 }
 
-//go:embed hosts.html
-var hostsSource string
-
-var hostsPage = template.Must(template.Must(template.New("hosts").Funcs(funcs).Parse(hostsSource)).Parse(styleSource))
-
 type hostRow struct {
 	Host                     string
 	Report                   *Report
@@ -167,11 +159,11 @@ func RenderHostsHTML(hr *HostsReport) ([]byte, error) {
 	}
 	for _, e := range hr.Images() {
 		ir := imageRow{HostImage: e}
-		ir.StatusText, ir.StatusClass = e.statusText()
+		ir.StatusText, ir.StatusClass = e.NamedEntry.statusText()
 		v.Images = append(v.Images, ir)
 	}
 	var buf bytes.Buffer
-	if err := hostsPage.Execute(&buf, v); err != nil {
+	if err := hostsPage(v).Render(context.Background(), &buf); err != nil {
 		return nil, fmt.Errorf("render the hosts report: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -183,22 +175,18 @@ func RenderHostsHTML(hr *HostsReport) ([]byte, error) {
 // from the per-host files' (jenkins_images_hosts_*), so node_exporter reads
 // both from one directory.
 func WriteHostsMetrics(path string, hr *HostsReport) error {
-	reg := prometheus.NewRegistry()
-	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-		reg.MustRegister(g)
-		return g
-	}
+	var reg gauges
+	gauge := reg.gauge
 	passed := gauge("jenkins_images_hosts_passed", "1 if every build host of the last run reported and passed.")
 	reported := gauge("jenkins_images_hosts_host_reported", "1 if the build host got as far as its report in the last run.", "host")
 	hostPassed := gauge("jenkins_images_hosts_host_passed", "1 if the build host passed every gate of its images in the last run.", "host")
 	images := gauge("jenkins_images_hosts_images", "Images of the last run on each build host, by status (built, unchanged, failed).", "host", "status")
 	seconds := gauge("jenkins_images_hosts_build_seconds", "Seconds of image builds on each build host in the last run.", "host")
 	builtOn := gauge("jenkins_images_hosts_image_built_on", "1 for the build host (and node of a multi-node builder) that built the image in the last run.", "image", "host", "node")
-	passed.With(nil).Set(b2f(hr.Verdict == "passed"))
+	passed.With(labels{}).Set(b2f(hr.Verdict == "passed"))
 	for _, h := range hr.HostNames() {
 		r := hr.Hosts[h]
-		l := prometheus.Labels{"host": h}
+		l := labels{"host": h}
 		reported.With(l).Set(1)
 		hostPassed.With(l).Set(b2f(r.Verdict == "passed"))
 		count := map[string]int{"built": 0, "unchanged": 0, "failed": 0}
@@ -219,21 +207,39 @@ func WriteHostsMetrics(path string, hr *HostsReport) error {
 					nodes = []string{e.Builder}
 				}
 				for _, n := range nodes {
-					builtOn.With(prometheus.Labels{"image": e.Name, "host": h, "node": n}).Set(1)
+					builtOn.With(labels{"image": e.Name, "host": h, "node": n}).Set(1)
 				}
 			}
 		}
 		for st, n := range count {
-			images.With(prometheus.Labels{"host": h, "status": st}).Set(float64(n))
+			images.With(labels{"host": h, "status": st}).Set(float64(n))
 		}
 		seconds.With(l).Set(total)
 	}
 	for _, m := range hr.Missing {
-		reported.With(prometheus.Labels{"host": m}).Set(0)
-		hostPassed.With(prometheus.Labels{"host": m}).Set(0)
+		reported.With(labels{"host": m}).Set(0)
+		hostPassed.With(labels{"host": m}).Set(0)
 	}
-	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+	if err := writeAtomic(path, reg.text()); err != nil {
 		return fmt.Errorf("metrics_path: %w", err)
 	}
 	return nil
+}
+
+func hostBadge(verdict string) string {
+	if verdict == "passed" {
+		return "built"
+	}
+	return "failed"
+}
+
+// cacheText is a host's build cache as the host view shows it.
+func cacheText(c *BuildCache) string {
+	switch {
+	case c == nil:
+		return "—"
+	case c.Error != "":
+		return c.Error
+	}
+	return size(c.TotalBytes) + " (" + c.Builder + ")"
 }

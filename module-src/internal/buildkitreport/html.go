@@ -2,53 +2,70 @@ package buildkitreport
 
 import (
 	"bytes"
-	_ "embed"
+	"context"
 	"fmt"
-	"html/template"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/docker/go-units"
 )
 
-//go:embed page.html
-var pageSource string
+// The page is page.templ, compiled to Go by templ's generator (page_templ.go,
+// committed; `make generate` after editing page.templ): no html/template, whose
+// reflection would stop the linker from dropping unused methods binary-wide.
 
-// styleSource is the pages' shared style sheet (template "style").
-//
-//go:embed style.html
-var styleSource string
-
-// funcs are the templates' helpers (page.html, hosts.html).
-var funcs = template.FuncMap{
-	"seconds": func(s float64) string {
-		if s < 60 {
-			return fmt.Sprintf("%.1f s", s)
-		}
-		return fmt.Sprintf("%dm%02ds", int(s)/60, int(s)%60)
-	},
-	"percent": func(p *float64) string { return fmt.Sprintf("%.0f%%", *p*100) },
-	"bytes":   func(n int64) string { return units.BytesSize(float64(n)) },
-	"signedBytes": func(n int64) string {
-		s := units.BytesSize(math.Abs(float64(n)))
-		if n > 0 {
-			return "+" + s
-		}
-		return "−" + s
-	},
-	"deref": func(v any) any {
-		switch x := v.(type) {
-		case *bool:
-			return *x
-		case *string:
-			return *x
-		}
-		return v
-	},
-	"join": strings.Join,
+// duration is a duration as the page shows it: 42.5 s, 2m05s.
+func duration(s float64) string {
+	if s < 60 {
+		return fmt.Sprintf("%.1f s", s)
+	}
+	return fmt.Sprintf("%dm%02ds", int(s)/60, int(s)%60)
 }
 
-var page = template.Must(template.Must(template.New("page").Funcs(funcs).Parse(pageSource)).Parse(styleSource))
+// percent is a ratio (0.75) as a percentage (75%).
+func percent(p float64) string { return fmt.Sprintf("%.0f%%", p*100) }
+
+// pct is a whole percentage as a CSS length (57%).
+func pct(n int) string { return strconv.Itoa(n) + "%" }
+
+// size is a size in bytes in binary units (9.537MiB).
+func size(n int64) string { return units.BytesSize(float64(n)) }
+
+// signedSize is a size change with its sign (+9.537MiB, −1KiB).
+func signedSize(n int64) string {
+	s := units.BytesSize(math.Abs(float64(n)))
+	if n > 0 {
+		return "+" + s
+	}
+	return "−" + s
+}
+
+// sizeDeltaClass colours a size change: up (grew) or down.
+func sizeDeltaClass(n int64) string {
+	if n > 0 {
+		return "up"
+	}
+	return "down"
+}
+
+func verdictLabel(verdict string) string {
+	if verdict == "passed" {
+		return "PASSED"
+	}
+	return "FAILED"
+}
+
+// validation is the validation gate's outcome: passed, failed, or not run (nil).
+func validation(v *bool) string {
+	switch {
+	case v == nil:
+		return "not run"
+	case *v:
+		return "passed"
+	}
+	return "failed"
+}
 
 type imageView struct {
 	NamedEntry
@@ -56,6 +73,26 @@ type imageView struct {
 	SizeDelta   int64
 	StatusText  string
 	StatusClass string
+}
+
+// builtBy is what built the image: the builder, else the build method.
+func (e imageView) builtBy() string {
+	if e.Builder != "" {
+		return e.Builder
+	}
+	return e.Method
+}
+
+// failure says which gate the image failed at, and why.
+func (e imageView) failure() string {
+	s := "Failed at the " + e.Gate + " gate"
+	if len(e.Scan.Findings) > 0 {
+		s += ": " + strings.Join(e.Scan.Findings, ", ")
+	}
+	if e.Error != "" {
+		s += ": " + e.Error
+	}
+	return s
 }
 
 type runView struct {
@@ -73,6 +110,14 @@ type pageView struct {
 	SuccessRate int
 	MinDuration float64
 	MaxDuration float64
+}
+
+// config is a value of the run's build configuration as text ("" when unset).
+func (v pageView) config(key string) string {
+	if x := v.Report.BuildConfiguration[key]; x != nil {
+		return fmt.Sprint(x)
+	}
+	return ""
 }
 
 // RenderHTML is the page for r, with the runs of h (which includes r, last) as history.
@@ -123,7 +168,7 @@ func RenderHTML(r *Report, h History) ([]byte, error) {
 		v.History = append(v.History, runView{When: run.BuildTimestamp, Verdict: run.Verdict, Duration: run.Duration, Height: height})
 	}
 	var buf bytes.Buffer
-	if err := page.Execute(&buf, v); err != nil {
+	if err := page(v).Render(context.Background(), &buf); err != nil {
 		return nil, fmt.Errorf("render the HTML report: %w", err)
 	}
 	return buf.Bytes(), nil

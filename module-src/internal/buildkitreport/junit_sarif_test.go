@@ -272,7 +272,8 @@ func runModule(t *testing.T, r *Report, dir string) error {
 		"sarif_path": filepath.Join(dir, "r.sarif"), "metrics_path": filepath.Join(dir, "m.prom")},
 		Spec(), func(string) string { return "" })
 	require.NoError(t, err)
-	_, err = Run(t.Context(), m)
+	res, err := Run(t.Context(), m)
+	assert.Empty(t, module.CheckReturns(Spec().Returns, res.Data), "every result key is declared")
 	return err
 }
 

@@ -1,12 +1,15 @@
 package buildkitreport
 
 import (
+	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/docker/go-units"
-	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Limits are the alerting policy the metrics carry beside the facts, so the
@@ -18,18 +21,15 @@ type Limits struct {
 }
 
 // WriteMetrics writes the run's metrics in the Prometheus text format for
-// node_exporter's textfile collector (prometheus.WriteToTextfile writes a
-// temp file and renames it). h is the history including r, for the last
-// success of each image and the scans of deployed images.
+// node_exporter's textfile collector, through writeAtomic (synced, and no temp
+// file left by a killed run).
+// h is the history including r, for the last success of each image and the
+// scans of deployed images.
 func WriteMetrics(path string, r *Report, h History, limits Limits) error {
-	reg := prometheus.NewRegistry()
+	var reg gauges
 	host := r.BuildHost
 	imageLabels := []string{"image", "host"}
-	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
-		g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-		reg.MustRegister(g)
-		return g
-	}
+	gauge := reg.gauge
 	buildDuration := gauge("jenkins_image_build_duration_seconds", "Seconds the image's build took in the last run (0 when unchanged).", imageLabels...)
 	success := gauge("jenkins_image_build_success", "1 if the image passed every gate (or was unchanged and deployed) in the last run, else 0.", imageLabels...)
 	built := gauge("jenkins_image_built", "1 if the image was rebuilt in the last run.", imageLabels...)
@@ -53,7 +53,7 @@ func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 	successLimit := gauge("jenkins_images_success_interval_limit_seconds", "Longest time without a passing run before it is an outage (jenkins_images_max_hours_without_success).", "host")
 
 	for _, e := range r.Images() {
-		l := prometheus.Labels{"image": e.Name, "host": host}
+		l := labels{"image": e.Name, "host": host}
 		if e.Built {
 			buildDuration.With(l).Set(e.Duration)
 			built.With(l).Set(1)
@@ -63,7 +63,7 @@ func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 		}
 		success.With(l).Set(b2f(e.Passed()))
 		if !e.Passed() {
-			gateFailed.With(prometheus.Labels{"image": e.Name, "host": host, "gate": e.Gate}).Set(1)
+			gateFailed.With(labels{"image": e.Name, "host": host, "gate": e.Gate}).Set(1)
 		}
 		if e.CacheHitRatio != nil {
 			cacheHit.With(l).Set(*e.CacheHitRatio)
@@ -73,7 +73,7 @@ func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 		}
 		for _, sev := range []string{"critical", "high", "medium", "low", "unknown"} {
 			if n, ok := e.Scan.Counts[sev]; ok {
-				vulns.With(prometheus.Labels{"image": e.Name, "host": host, "severity": sev}).Set(float64(n))
+				vulns.With(labels{"image": e.Name, "host": host, "severity": sev}).Set(float64(n))
 			}
 		}
 		if e.ScanDuration != nil {
@@ -91,12 +91,12 @@ func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 			}
 			if scan := DeployedScan(r, e, h); scan != nil {
 				for _, sev := range []string{"critical", "high", "medium", "low", "unknown"} {
-					deployedVulns.With(prometheus.Labels{"image": e.Name, "host": host, "severity": sev}).Set(float64(scan.Counts[sev]))
+					deployedVulns.With(labels{"image": e.Name, "host": host, "severity": sev}).Set(float64(scan.Counts[sev]))
 				}
 			}
 		}
 	}
-	hl := prometheus.Labels{"host": host}
+	hl := labels{"host": host}
 	runSuccess.With(hl).Set(b2f(r.Verdict == "passed"))
 	runDuration.With(hl).Set(r.Duration)
 	runTime.With(hl).Set(float64(r.Started().Unix()))
@@ -113,7 +113,7 @@ func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 		successLimit.With(hl).Set(limits.WithoutSuccess.Seconds())
 	}
 	if c := r.BuildCache; c != nil && c.Error == "" {
-		bl := prometheus.Labels{"host": host, "builder": c.Builder}
+		bl := labels{"host": host, "builder": c.Builder}
 		cacheBytes.With(bl).Set(float64(c.TotalBytes))
 		if strings.TrimSpace(c.Limit) != "" {
 			n, err := units.RAMInBytes(c.Limit)
@@ -123,11 +123,79 @@ func WriteMetrics(path string, r *Report, h History, limits Limits) error {
 			cacheLimit.With(bl).Set(float64(n))
 		}
 	}
-	if err := prometheus.WriteToTextfile(path, reg); err != nil {
+	if err := writeAtomic(path, reg.text()); err != nil {
 		return fmt.Errorf("metrics_path: %w", err)
 	}
 	return nil
 }
+
+// gauges are the run's metric families: the few lines of a registry this
+// report needs (a gauge per name, a sample per label set), written in the
+// text format by Prometheus' own encoder (expfmt), sorted as a registry
+// sorts them. (client_golang's registry and collectors cost the binary more
+// than the rest of the report.)
+type gauges struct{ families []*gaugeVec }
+
+type labels map[string]string
+
+type gaugeVec struct {
+	name, help string
+	labels     []string
+	samples    map[string]*dto.Metric
+}
+
+func (g *gauges) gauge(name, help string, labelNames ...string) *gaugeVec {
+	v := &gaugeVec{name: name, help: help, labels: labelNames, samples: map[string]*dto.Metric{}}
+	g.families = append(g.families, v)
+	return v
+}
+
+// gaugeSample is one labelled gauge of v.
+type gaugeSample struct{ m *dto.Metric }
+
+func (v *gaugeVec) With(l labels) gaugeSample {
+	var key strings.Builder
+	pairs := make([]*dto.LabelPair, 0, len(v.labels))
+	for _, n := range v.labels {
+		val := l[n]
+		key.WriteString(val + "\x00")
+		pairs = append(pairs, &dto.LabelPair{Name: proto(n), Value: proto(val)})
+	}
+	sort.Slice(pairs, func(i, j int) bool { return pairs[i].GetName() < pairs[j].GetName() })
+	m, ok := v.samples[key.String()]
+	if !ok {
+		m = &dto.Metric{Label: pairs, Gauge: &dto.Gauge{Value: new(float64)}}
+		v.samples[key.String()] = m
+	}
+	return gaugeSample{m}
+}
+
+func (s gaugeSample) Set(f float64) { *s.m.Gauge.Value = f }
+
+// text is the families in the Prometheus text format, by name, each one's
+// samples by their label values.
+func (g *gauges) text() []byte {
+	sort.Slice(g.families, func(i, j int) bool { return g.families[i].name < g.families[j].name })
+	var buf bytes.Buffer
+	for _, v := range g.families {
+		if len(v.samples) == 0 {
+			continue
+		}
+		keys := make([]string, 0, len(v.samples))
+		for k := range v.samples {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		mf := &dto.MetricFamily{Name: proto(v.name), Help: proto(v.help), Type: dto.MetricType_GAUGE.Enum()}
+		for _, k := range keys {
+			mf.Metric = append(mf.Metric, v.samples[k])
+		}
+		_, _ = expfmt.MetricFamilyToText(&buf, mf)
+	}
+	return buf.Bytes()
+}
+
+func proto(s string) *string { return &s }
 
 // lastPassed is the start of the last run in h in which image passed.
 func lastPassed(h History, image string) (time.Time, bool) {

@@ -44,7 +44,26 @@ func Spec() module.Spec {
 		"history_size":              {Type: module.TypeInt, Default: 20},
 		"max_image_age_days":        {Type: module.TypeInt, Default: 30},
 		"max_hours_without_success": {Type: module.TypeInt, Default: 26},
-	}, RequiredOneOf: [][]string{{"report", "host_reports"}}, MutuallyExclusive: [][]string{{"report", "host_reports"}}}
+	}, RequiredOneOf: [][]string{{"report", "host_reports"}}, MutuallyExclusive: [][]string{{"report", "host_reports"}},
+		Returns: returns()}
+}
+
+// returns declares the module's result keys (documented in RETURN).
+func returns() map[string]*module.Return {
+	str := &module.Return{Type: module.TypeStr}
+	return map[string]*module.Return{
+		"verdict":      str,
+		"duration":     {Type: module.TypeFloat},
+		"report":       {Type: module.TypeDict},
+		"history_file": str,
+		"history_runs": {Type: module.TypeInt},
+		"html_path":    str,
+		"metrics_path": str,
+		"junit_path":   str,
+		"sarif_path":   str,
+		"json_path":    str,
+		"hosts_report": {Type: module.TypeDict},
+	}
 }
 
 // Run keeps the report in the history, and writes the HTML page and the metrics.

@@ -7,12 +7,16 @@ package buildkitreport
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/tempfiles"
 )
 
 // Report is jenkins_build_report as the role writes it.
@@ -220,30 +224,53 @@ func Save(reportsDir string, r *Report) (string, error) {
 	return path, writeAtomic(path, b)
 }
 
-// writeAtomic writes a file through a temp file in the same directory and a rename.
+// writeAtomic writes a file through a temp file in the same directory, synced
+// and renamed over it, so a reader (and a host that crashes) sees the old
+// file or the new one, whole. The temp file is named after the writing
+// process (tempfiles.File): one that a killed run left is removed by the next
+// write of the same file, once its process is gone.
 func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	tmp := tempfiles.File(path, "tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
+	defer os.Remove(tmp) // after the rename there is nothing to remove
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return writeError(path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return writeError(path, err)
+	}
+	if err := f.Close(); err != nil {
+		return writeError(path, err)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	if d, err := os.Open(dir); err == nil { // the rename itself, on disk
+		_ = d.Sync()
+		d.Close()
+	}
 	return nil
+}
+
+// writeError says what failed; a full file system is said so, with what
+// was kept.
+func writeError(path string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("write %s: the file system is full (%v); the previous %s is kept as it was", path, err, filepath.Base(path))
+	}
+	return fmt.Errorf("write %s: %w", path, err)
 }
 
 // CarryOver gives each image that this run left unchanged (and so did not

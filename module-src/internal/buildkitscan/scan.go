@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/scanner"
 )
@@ -67,11 +68,42 @@ func Spec() module.Spec {
 			"sbom_path":             {Type: module.TypePath},
 			"fail_on_scanner_error": {Type: module.TypeBool, Default: true},
 			"max_findings":          {Type: module.TypeInt, Default: 20},
-			"docker_host":           {Type: module.TypeStr, Aliases: []string{"docker_url"}, EnvFallback: []string{"DOCKER_HOST"}},
+			"docker_host":           {Type: module.TypeStr, Aliases: []string{"docker_url"}, EnvFallback: []string{"DOCKER_HOST"}, Check: engine.CheckHost},
 		},
 		MutuallyExclusive: [][]string{{"image", "input"}},
 		RequiredOneOf:     [][]string{{"image", "input"}},
 		RequiredTogether:  [][]string{{"sbom_format", "sbom_path"}},
+		Returns:           returns(),
+	}
+}
+
+// returns declares the module's result keys (documented in RETURN).
+func returns() map[string]*module.Return {
+	str, integer := &module.Return{Type: module.TypeStr}, &module.Return{Type: module.TypeInt}
+	return map[string]*module.Return{
+		"image":          str,
+		"passed":         {Type: module.TypeBool},
+		"scan_status":    str,
+		"scanner_error":  str,
+		"report_path":    str,
+		"scanner":        str,
+		"scan_duration":  {Type: module.TypeFloat},
+		"db_updated_at":  str,
+		"db_age_hours":   integer,
+		"java_db":        str,
+		"packages":       integer,
+		"findings_total": integer,
+		"counts": {Type: module.TypeDict, Contains: map[string]*module.Return{
+			"critical": integer, "high": integer, "medium": integer, "low": integer, "unknown": integer,
+		}},
+		"findings": {Type: module.TypeList, Elements: module.TypeDict, Contains: map[string]*module.Return{
+			"id": str, "package": str, "installed": str, "fixed": str, "severity": str, "status": str, "target": str,
+		}},
+		"os": {Type: module.TypeDict, Contains: map[string]*module.Return{
+			"family": str, "name": str, "eosl": {Type: module.TypeBool},
+		}},
+		"sbom_path":  str,
+		"sbom_error": str,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -77,6 +78,27 @@ func Spec() module.Spec {
 			{Key: "state", Value: "signed", Requirements: []string{"key"}},
 			{Key: "state", Value: "verified", Requirements: []string{"public_key"}},
 		},
+		Returns: returns(),
+	}
+}
+
+// returns declares the module's result keys (documented in RETURN).
+func returns() map[string]*module.Return {
+	str := &module.Return{Type: module.TypeStr}
+	// What state=signed wrote (signing.Attachment), what state=verified found (signing.Verified).
+	written := map[string]*module.Return{"kind": str, "predicate_type": str, "tag": str, "referrer": str, "changed": {Type: module.TypeBool}}
+	verified := map[string]*module.Return{"kind": str, "predicate_type": str, "key": str, "format": str, "where": str,
+		"annotations": {Type: module.TypeDict}}
+	either := maps.Clone(written)
+	maps.Copy(either, verified)
+	return map[string]*module.Return{
+		"image":        str,
+		"state":        str,
+		"digest":       str,
+		"signature":    {Type: module.TypeDict, Contains: written},
+		"attestations": {Type: module.TypeList, Elements: module.TypeDict, Contains: either},
+		"signatures":   {Type: module.TypeList, Elements: module.TypeDict, Contains: verified},
+		"verified":     {Type: module.TypeBool},
 	}
 }
 

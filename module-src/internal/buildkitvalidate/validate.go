@@ -75,6 +75,25 @@ func Spec() module.Spec {
 		Options:           opts,
 		RequiredOneOf:     [][]string{{"http", "command"}},
 		MutuallyExclusive: [][]string{{"http", "command"}},
+		Returns:           returns(),
+	}
+}
+
+// returns declares the module's result keys (documented in RETURN).
+func returns() map[string]*module.Return {
+	str, integer := &module.Return{Type: module.TypeStr}, &module.Return{Type: module.TypeInt}
+	return map[string]*module.Return{
+		"image":           str,
+		"passed":          {Type: module.TypeBool},
+		"skipped_reason":  str,
+		"removed_orphans": {Type: module.TypeList, Elements: module.TypeStr},
+		"duration":        {Type: module.TypeFloat},
+		"attempts":        integer,
+		"status":          integer,
+		"header":          str,
+		"rc":              integer,
+		"output":          str,
+		"logs":            str,
 	}
 }
 
@@ -98,6 +117,10 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 			return module.Result{}, fmt.Errorf("expect_output: %v", err)
 		}
 	}
+	cfg, host, port, err := containerConfig(o)
+	if err != nil {
+		return module.Result{}, err
+	}
 	if m.CheckMode {
 		return module.Result{Msg: "check mode: no container started", Data: map[string]any{"passed": nil, "skipped_reason": "check mode"}}, nil
 	}
@@ -107,35 +130,13 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 	defer e.Close()
 
-	cfg := &container.Config{Image: o.Image, User: o.User, Labels: map[string]string{probeLabel: "1"}}
-	for _, k := range sortedKeys(o.Env) {
-		cfg.Env = append(cfg.Env, k+"="+fmt.Sprint(o.Env[k]))
+	// A run killed while it validated (SIGKILL: no deferred removal) left its
+	// container behind; the next one removes it first (owner.go).
+	data := map[string]any{"image": o.Image}
+	if removed := reapOrphans(ctx, e); len(removed) > 0 {
+		data["removed_orphans"] = removed
 	}
-	if o.Entrypoint != nil {
-		cfg.Entrypoint = o.Entrypoint
-		if len(o.Entrypoint) == 0 {
-			cfg.Entrypoint = []string{""} // clear the image's entrypoint
-		}
-	}
-	host := &container.HostConfig{}
-	if o.Memory != "" {
-		n, err := units.RAMInBytes(o.Memory)
-		if err != nil {
-			return module.Result{}, fmt.Errorf("memory: %q is not a size: %v", o.Memory, err)
-		}
-		host.Memory = n
-	}
-	if o.CPUs > 0 {
-		host.NanoCPUs = int64(o.CPUs * 1e9)
-	}
-	var port nat.Port
-	if o.HTTP != nil {
-		port = nat.Port(strconv.Itoa(o.HTTP.Port) + "/tcp")
-		cfg.ExposedPorts = nat.PortSet{port: {}}
-		host.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}}
-	} else {
-		cfg.Cmd = o.Command
-	}
+	cfg.Labels[ownerLabel] = ownerOfThisProcess()
 
 	name := "bk-validate-" + randomSuffix()
 	start := time.Now()
@@ -153,7 +154,6 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		return module.Result{}, fmt.Errorf("start a container from %s: %w", o.Image, err)
 	}
 	budget := time.Duration(o.Budget) * time.Second
-	data := map[string]any{"image": o.Image}
 	var verdict error
 	if o.HTTP != nil {
 		verdict = probeHTTP(ctx, e, created.ID, port, *o.HTTP, budget, data)
@@ -169,10 +169,50 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	return module.Result{Msg: o.Image + " passed validation", Data: data}, nil
 }
 
+// containerConfig is the probe container the options ask for: the HTTP
+// probe's port published on the host's loopback only, or the command.
+func containerConfig(o Options) (*container.Config, *container.HostConfig, nat.Port, error) {
+	cfg := &container.Config{Image: o.Image, User: o.User, Labels: map[string]string{probeLabel: "1"}}
+	for _, k := range sortedKeys(o.Env) {
+		cfg.Env = append(cfg.Env, k+"="+fmt.Sprint(o.Env[k]))
+	}
+	if o.Entrypoint != nil {
+		cfg.Entrypoint = o.Entrypoint
+		if len(o.Entrypoint) == 0 {
+			cfg.Entrypoint = []string{""} // clear the image's entrypoint
+		}
+	}
+	host := &container.HostConfig{}
+	if o.Memory != "" {
+		n, err := units.RAMInBytes(o.Memory)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("memory: %q is not a size: %v", o.Memory, err)
+		}
+		host.Memory = n
+	}
+	if o.CPUs < 0 {
+		return nil, nil, "", fmt.Errorf("cpus: must be a positive number of CPUs, got %v", o.CPUs)
+	}
+	if o.CPUs > 0 {
+		host.NanoCPUs = int64(o.CPUs * 1e9)
+	}
+	var port nat.Port
+	if o.HTTP != nil {
+		if o.HTTP.Port < 1 || o.HTTP.Port > 65535 {
+			return nil, nil, "", fmt.Errorf("http.port: must be a port number (1 to 65535), got %d", o.HTTP.Port)
+		}
+		port = nat.Port(strconv.Itoa(o.HTTP.Port) + "/tcp")
+		cfg.ExposedPorts = nat.PortSet{port: {}}
+		host.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}}
+	} else {
+		cfg.Cmd = o.Command
+	}
+	return cfg, host, port, nil
+}
+
 // probeHTTP polls the published port with backoff until the expected answer,
 // the container exits, or the budget runs out.
 func probeHTTP(ctx context.Context, e *engine.Engine, id string, port nat.Port, p HTTPProbe, budget time.Duration, data map[string]any) error {
-	deadline := time.Now().Add(budget)
 	inspect, err := e.API.ContainerInspect(ctx, id)
 	if err != nil {
 		return err
@@ -181,7 +221,23 @@ func probeHTTP(ctx context.Context, e *engine.Engine, id string, port nat.Port, 
 	if len(bindings) == 0 {
 		return fmt.Errorf("port %s was not published", port)
 	}
-	url := "http://127.0.0.1:" + bindings[0].HostPort + p.Path
+	exited := func(ctx context.Context) (bool, int) {
+		st, err := e.API.ContainerInspect(ctx, id)
+		if err != nil || st.State.Running {
+			return false, 0
+		}
+		return true, st.State.ExitCode
+	}
+	return pollHTTP(ctx, "http://127.0.0.1:"+bindings[0].HostPort, p, budget, exited, data)
+}
+
+// pollHTTP GETs base+p.Path with backoff (250ms doubling to 4s) until it
+// answers p.ExpectStatus (with p.ExpectHeader, if any), exited says the
+// container is gone, or the next wait would end past the budget. It records
+// attempts, and the last status and header, in data.
+func pollHTTP(ctx context.Context, base string, p HTTPProbe, budget time.Duration, exited func(context.Context) (bool, int), data map[string]any) error {
+	deadline := time.Now().Add(budget)
+	url := base + p.Path
 	client := &http.Client{Timeout: 5 * time.Second}
 	wait := 250 * time.Millisecond
 	attempts := 0
@@ -189,7 +245,10 @@ func probeHTTP(ctx context.Context, e *engine.Engine, id string, port nat.Port, 
 	for {
 		attempts++
 		data["attempts"] = attempts
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return fmt.Errorf("http.path: %v", err)
+		}
 		resp, err := client.Do(req)
 		if err == nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
@@ -209,8 +268,8 @@ func probeHTTP(ctx context.Context, e *engine.Engine, id string, port nat.Port, 
 		} else {
 			last = err.Error()
 		}
-		if st, err := e.API.ContainerInspect(ctx, id); err == nil && !st.State.Running {
-			return fmt.Errorf("the container exited (code %d) before GET %s answered %d; last: %s", st.State.ExitCode, p.Path, p.ExpectStatus, last)
+		if gone, code := exited(ctx); gone {
+			return fmt.Errorf("the container exited (code %d) before GET %s answered %d; last: %s", code, p.Path, p.ExpectStatus, last)
 		}
 		if time.Now().Add(wait).After(deadline) {
 			return fmt.Errorf("GET %s did not answer %d within %s (budget); last: %s", p.Path, p.ExpectStatus, budget, last)
@@ -244,6 +303,11 @@ func probeCommand(ctx context.Context, e *engine.Engine, id string, re *regexp.R
 	out := logsTail(ctx, e, id)
 	data["rc"] = code
 	data["output"] = out
+	return commandVerdict(code, out, re)
+}
+
+// commandVerdict passes a command that exited 0 with output matching re (if any).
+func commandVerdict(code int64, out string, re *regexp.Regexp) error {
 	if code != 0 {
 		return fmt.Errorf("the command exited with %d: %s", code, lastLine(out))
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types"
@@ -55,20 +56,30 @@ func Connect(ctx context.Context, o Options) (*Engine, error) {
 
 // ConnectWith is Connect with its own retry policy for the first ping.
 func ConnectWith(ctx context.Context, o Options, policy retry.Policy) (*Engine, error) {
-	host := o.Host
-	if host == "" {
-		host = DefaultHost
+	if o.UseSSHClient {
+		return nil, fmt.Errorf("use_ssh_client: ssh connections are not supported; forward the engine socket or use tcp:// with TLS")
 	}
-	if o.UseSSHClient || strings.HasPrefix(host, "ssh://") {
-		return nil, fmt.Errorf("docker_host %q: ssh:// connections are not supported; forward the engine socket or use tcp:// with TLS", host)
+	host, httpsScheme, err := ParseHost(o.Host)
+	if err != nil {
+		return nil, fmt.Errorf("docker_host: %w", err)
 	}
-	opts := []client.Opt{}
-	if o.TLS || o.ValidateCerts || o.CAPath != "" && o.ClientCert != "" {
+	if err := CheckAPIVersion(o.APIVersion); err != nil {
+		return nil, fmt.Errorf("api_version: %w", err)
+	}
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("timeout: must be a positive number of seconds, got %d", o.Timeout)
+	}
+	// Our own transport (client.WithHost sets its dialer for the address), so
+	// that the dialer can wait for an engine that restarts (redial).
+	tr := &http.Transport{}
+	opts := []client.Opt{client.WithHTTPClient(&http.Client{Transport: tr, CheckRedirect: client.CheckRedirect})}
+	if o.TLS || httpsScheme || o.ValidateCerts || o.CAPath != "" && o.ClientCert != "" {
 		tc, err := tlsConfig(o, host)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: tc}}), client.WithScheme("https"))
+		tr.TLSClientConfig = tc
+		opts = append(opts, client.WithScheme("https"))
 	}
 	opts = append(opts, client.WithHost(host))
 	if o.APIVersion != "" && o.APIVersion != "auto" {
@@ -85,6 +96,8 @@ func ConnectWith(ctx context.Context, o Options, policy retry.Policy) (*Engine, 
 		timeout = 60 * time.Second
 	}
 	e := &Engine{API: api, Host: host, Timeout: timeout}
+	answered := &atomic.Bool{}
+	tr.DialContext = redial(tr.DialContext, answered, timeout)
 	var ping types.Ping
 	_, err = retry.Do(ctx, policy, transient.Is, func(ctx context.Context) error {
 		cctx, cancel := e.Call(ctx)
@@ -101,7 +114,37 @@ func ConnectWith(ctx context.Context, o Options, policy retry.Policy) (*Engine, 
 	}
 	// Settle the API version from this ping instead of a second round trip.
 	api.NegotiateAPIVersionPing(ping)
+	answered.Store(true)
 	return e, nil
+}
+
+// redial wraps the transport's dialer: once the engine has answered, a dial
+// it refuses (its socket gone or not listening: the engine restarting) is
+// tried again with backoff, for up to wait (the timeout option) or the
+// call's own deadline, so a call made while the engine restarts waits for
+// it instead of failing. Before the engine first answered, Connect's own
+// retries apply. Only the dial is retried: nothing has been sent yet.
+func redial(dial func(ctx context.Context, network, addr string) (net.Conn, error), answered *atomic.Bool, wait time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err == nil || !answered.Load() || !transient.NotListening(err) {
+			return conn, err
+		}
+		deadline := time.Now().Add(wait)
+		pause := 250 * time.Millisecond
+		for time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(pause):
+			}
+			if conn, err = dial(ctx, network, addr); err == nil || !transient.NotListening(err) {
+				return conn, err
+			}
+			pause = min(pause*2, 2*time.Second)
+		}
+		return nil, err
+	}
 }
 
 // Call bounds a short API call by the user's timeout.

@@ -72,7 +72,7 @@ func FuzzParseArgs(f *testing.F) {
 		path := filepath.Join(dir, "args")
 		require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
 		var stdout bytes.Buffer
-		code := runWith(context.Background(), []string{"bk", path}, &stdout, io.Discard, env(map[string]string{"HOME": "/h"}), spec, run)
+		code := runWith(context.Background(), []string{"bk", path}, nil, &stdout, io.Discard, env(map[string]string{"HOME": "/h"}), spec, run)
 		out := decodeOne(t, stdout.Bytes())
 		require.Equal(t, out["failed"] == true, code == 1, "exit code matches failed")
 		require.NotContains(t, out, "results")

@@ -35,6 +35,8 @@ type Module struct {
 
 	name   string    // module name, for messages
 	stderr io.Writer // where Debugf writes
+	// strictReturns fails a result that breaks Spec.Returns (StrictReturnsEnv).
+	strictReturns bool
 
 	mu           sync.Mutex
 	warnings     []string

@@ -45,7 +45,7 @@ func parseForTest(raw string) (*Module, error) {
 		return nil, err
 	}
 	defer os.Remove(path)
-	v, err := readArgs([]string{"x", path})
+	v, err := readArgs([]string{"x", path}, nil)
 	if err != nil {
 		return nil, err
 	}

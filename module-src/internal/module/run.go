@@ -71,10 +71,10 @@ func MainArgs(args []string, out io.Writer, spec Spec, run RunFunc) int {
 // the result has failed set. It never panics: a panic in run (or anywhere
 // else) becomes a failed result.
 func Run(ctx context.Context, args []string, out io.Writer, getenv func(string) string, spec Spec, run RunFunc) int {
-	return runWith(ctx, args, out, os.Stderr, getenv, spec, run)
+	return runWith(ctx, args, os.Stdin, out, os.Stderr, getenv, spec, run)
 }
 
-func runWith(ctx context.Context, args []string, out, stderr io.Writer, getenv func(string) string, spec Spec, run RunFunc) int {
+func runWith(ctx context.Context, args []string, stdin io.Reader, out, stderr io.Writer, getenv func(string) string, spec Spec, run RunFunc) int {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -84,7 +84,7 @@ func runWith(ctx context.Context, args []string, out, stderr io.Writer, getenv f
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	payload, failed := execute(ctx, args, stderr, getenv, spec, run)
+	payload, failed := execute(ctx, args, stdin, stderr, getenv, spec, run)
 	if _, err := out.Write(payload); err != nil {
 		fmt.Fprintf(stderr, "cannot write the module result: %v\n", err)
 		return 1
@@ -95,10 +95,14 @@ func runWith(ctx context.Context, args []string, out, stderr io.Writer, getenv f
 	return 0
 }
 
+// maxArgsSize bounds the arguments read from stdin (a file is as big as it is).
+const maxArgsSize = 256 << 20
+
 // execute does everything but writing, and returns the one JSON object.
-func execute(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string, spec Spec, run RunFunc) ([]byte, bool) {
+func execute(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer, getenv func(string) string, spec Spec, run RunFunc) ([]byte, bool) {
 	m := newModule(nameFromArgv(args), stderr) // _ansible_module_name overrides the name
-	raw, err := readArgs(args)
+	m.strictReturns = getenv(StrictReturnsEnv) != ""
+	raw, err := readArgs(args, stdin)
 	if err != nil {
 		return m.render(spec, nil, Result{}, err)
 	}
@@ -109,14 +113,25 @@ func execute(ctx context.Context, args []string, stderr io.Writer, getenv func(s
 	return m.render(spec, m.Params, res, err)
 }
 
-// readArgs reads the args file named by args[1]. A file holding
+// readArgs reads the args file named by args[1], or stdin when it is "-"
+// (the action plugin sends the arguments that way, so that no file holding
+// them is left on the host when the run is killed). A file holding
 // {"ANSIBLE_MODULE_ARGS": {...}} (the format of Python modules' args
 // files, handy for trying a module by hand) is unwrapped.
-func readArgs(args []string) (map[string]any, error) {
+func readArgs(args []string, stdin io.Reader) (map[string]any, error) {
 	if len(args) < 2 || args[1] == "" {
 		return nil, errors.New("no arguments file: a binary Ansible module expects the path of a JSON arguments file as its first argument")
 	}
-	data, err := os.ReadFile(args[1])
+	var data []byte
+	var err error
+	if args[1] == "-" && stdin != nil {
+		data, err = io.ReadAll(io.LimitReader(stdin, maxArgsSize+1))
+		if err == nil && len(data) > maxArgsSize {
+			err = fmt.Errorf("more than %d bytes on stdin", maxArgsSize)
+		}
+	} else {
+		data, err = os.ReadFile(args[1])
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the arguments file: %v", err)
 	}
@@ -199,14 +214,14 @@ func (m *Module) render(spec Spec, moduleArgs map[string]any, res Result, runErr
 			payload, failed = m.fallback(fmt.Sprintf("internal error in module: cannot encode the result: %v", r)), true
 		}
 	}()
-	payload, err := m.renderFull(spec, moduleArgs, res, runErr)
+	payload, failed, err := m.renderFull(spec, moduleArgs, res, runErr)
 	if err != nil {
 		return m.fallback(fmt.Sprintf("internal error in module: cannot encode the result: %v", err)), true
 	}
-	return payload, runErr != nil
+	return payload, failed
 }
 
-func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, runErr error) ([]byte, error) {
+func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, runErr error) ([]byte, bool, error) {
 	out := make(map[string]any, len(res.Data)+8)
 	var dropped []string
 	for k, v := range res.Data {
@@ -220,14 +235,24 @@ func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, ru
 	for _, k := range dropped {
 		m.Warn(fmt.Sprintf("The module returned the reserved key %q in its data; it was dropped.", k))
 	}
+	var undeclared []string
+	if m.strictReturns {
+		undeclared = CheckReturns(spec.Returns, out)
+	}
 
 	out["changed"] = res.Changed
 	msg := res.Msg
+	failed := runErr != nil
 	if runErr != nil {
-		out["failed"] = true
 		if msg = runErr.Error(); msg == "" {
 			msg = "module failed"
 		}
+	}
+	if len(undeclared) > 0 {
+		failed, msg = true, undeclaredMessage(undeclared, msg)
+	}
+	if failed {
+		out["failed"] = true
 	}
 	if msg != "" {
 		out["msg"] = msg
@@ -252,11 +277,11 @@ func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, ru
 
 	generic, err := toGeneric(out)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	args, err := toGeneric(moduleArgs)
 	if err != nil {
-		return nil, fmt.Errorf("module arguments: %w", err)
+		return nil, false, fmt.Errorf("module arguments: %w", err)
 	}
 	if args == nil {
 		args = map[string]any{}
@@ -270,7 +295,8 @@ func (m *Module) renderFull(spec Spec, moduleArgs map[string]any, res Result, ru
 		result[k] = mask.value(v)
 	}
 	result["invocation"] = map[string]any{"module_args": mask.invocation(args, spec.Options)}
-	return encode(result)
+	payload, err := encode(result)
+	return payload, failed, err
 }
 
 // fallback is a minimal failed result that cannot fail to encode.

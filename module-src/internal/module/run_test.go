@@ -38,7 +38,7 @@ func writeArgs(t testing.TB, content string) string {
 func runArgs(t testing.TB, args []string, vars map[string]string, spec Spec, run RunFunc) runResult {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := runWith(context.Background(), args, &stdout, &stderr, env(vars), spec, run)
+	code := runWith(context.Background(), args, nil, &stdout, &stderr, env(vars), spec, run)
 	out := decodeOne(t, stdout.Bytes())
 	return runResult{out: out, stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
@@ -408,7 +408,7 @@ func TestRunContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var stdout bytes.Buffer
-	code := runWith(ctx, []string{"bk", writeArgs(t, `{"name": "x"}`)}, &stdout, io.Discard, env(nil), imageSpec(),
+	code := runWith(ctx, []string{"bk", writeArgs(t, `{"name": "x"}`)}, nil, &stdout, io.Discard, env(nil), imageSpec(),
 		func(ctx context.Context, _ *Module) (Result, error) { return Result{}, ctx.Err() })
 	assert.Equal(t, 1, code)
 	assert.Equal(t, "context canceled", decodeOne(t, stdout.Bytes())["msg"])
@@ -419,7 +419,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("closed") }
 
 func TestRunWriteError(t *testing.T) {
-	code := runWith(context.Background(), []string{"bk", writeArgs(t, `{"name": "x"}`)}, failingWriter{}, io.Discard, env(nil), imageSpec(), okRun(Result{}))
+	code := runWith(context.Background(), []string{"bk", writeArgs(t, `{"name": "x"}`)}, nil, failingWriter{}, io.Discard, env(nil), imageSpec(), okRun(Result{}))
 	assert.Equal(t, 1, code)
 }
 
@@ -457,4 +457,21 @@ func TestMainProcess(t *testing.T) {
 	out := decodeOne(t, stdout.Bytes())
 	assert.Equal(t, "hello proc", out["msg"])
 	assert.Contains(t, stderr.String(), "stray print from a library")
+}
+
+// TestArgsOnStdin: "-" reads the arguments from stdin (the action plugin's
+// way: no file holding them is left on the host if the run is killed).
+func TestArgsOnStdin(t *testing.T) {
+	var stdout bytes.Buffer
+	var got any
+	code := runWith(context.Background(), []string{"bk", "-"}, strings.NewReader(`{"name": "from-stdin", "token": "s3cret"}`), &stdout, io.Discard, env(nil), imageSpec(),
+		func(_ context.Context, m *Module) (Result, error) { got = m.Params["name"]; return Result{}, nil })
+	assert.Equal(t, 0, code, stdout.String())
+	assert.Equal(t, "from-stdin", got)
+	assert.NotContains(t, stdout.String(), "s3cret")
+
+	stdout.Reset()
+	code = runWith(context.Background(), []string{"bk", "-"}, strings.NewReader(`name=x`), &stdout, io.Discard, env(nil), imageSpec(), okRun(Result{}))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stdout.String(), "is not valid JSON")
 }

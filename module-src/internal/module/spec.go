@@ -71,8 +71,11 @@ type Option struct {
 	RequiredOneOf     [][]string
 	RequiredIf        []RequiredIf
 
-	// Description documents the option. Validation does not use it.
-	Description string
+	// Check, when set, is run on the option's value after its type and
+	// choices are checked (not on an unset option). Its error is reported
+	// under the option's full name ("timeout: must be …"), with the other
+	// argument errors, before the module runs.
+	Check func(value any) error
 }
 
 // RequiredIf makes options conditionally required: when the option Key has
@@ -86,13 +89,19 @@ type RequiredIf struct {
 	AnyOf bool
 }
 
-// Spec is the argument spec of a module.
+// Spec is a module's interface: its argument spec and the keys of its
+// result. Its documentation (plugins/modules/<name>.py: DOCUMENTATION, its
+// doc fragments and RETURN) says what each option and key means; a test
+// (module-src/internal/modules) fails when the two differ.
 type Spec struct {
 	Options           map[string]*Option
 	MutuallyExclusive [][]string
 	RequiredTogether  [][]string
 	RequiredOneOf     [][]string
 	RequiredIf        []RequiredIf
+	// Returns declares the keys the module may put in Result.Data. The
+	// runtime checks a result against it when StrictReturnsEnv is set.
+	Returns map[string]*Return
 }
 
 // CollectionName is the collection reported in deprecation warnings.

@@ -283,6 +283,12 @@ func (v *validator) validate(lv level, in map[string]any, path string, top bool)
 				invalid[name] = true
 			}
 		}
+		if opt.Check != nil && !invalid[name] {
+			if err := opt.Check(val); err != nil {
+				v.errorf("%s: %v", joinPath(path, name), err)
+				invalid[name] = true
+			}
+		}
 		p[name] = val
 		if opt.NoLog {
 			v.m.addNoLogValue(val)

@@ -159,6 +159,34 @@ func TestChoices(t *testing.T) {
 	assert.Equal(t, "no", m.Params["mode"])
 }
 
+// TestCheck: an option's own check runs on its coerced value (given, from
+// the environment or defaulted, in sub-options too) and its error names the option.
+func TestCheck(t *testing.T) {
+	positive := func(v any) error {
+		if n, _ := v.(int); n <= 0 {
+			return errors.New("must be a positive number of seconds")
+		}
+		return nil
+	}
+	spec := Spec{Options: map[string]*Option{
+		"timeout": {Type: TypeInt, Default: 60, EnvFallback: []string{"BK_TIMEOUT"}, Check: positive},
+		"build":   {Type: TypeDict, Options: map[string]*Option{"wait": {Type: TypeInt, Check: positive}}},
+	}}
+	m := parseOK(t, spec, map[string]any{"timeout": "5"}, nil)
+	assert.Equal(t, 5, m.Params["timeout"])
+	parseOK(t, spec, map[string]any{}, nil) // the default passes
+
+	_, err := ParseArgs(map[string]any{"timeout": -1, "build": map[string]any{"wait": 0}}, spec, nil)
+	require.Error(t, err)
+	assert.Equal(t, "timeout: must be a positive number of seconds. build.wait: must be a positive number of seconds", err.Error())
+	_, err = ParseArgs(map[string]any{}, spec, env(map[string]string{"BK_TIMEOUT": "-3"}))
+	require.Error(t, err)
+	assert.Equal(t, "timeout: must be a positive number of seconds", err.Error())
+	_, err = ParseArgs(map[string]any{"timeout": "soon"}, spec, nil)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "positive", "a value of the wrong type is not checked")
+}
+
 func TestEnvFallback(t *testing.T) {
 	m := parseOK(t, imageSpec(), map[string]any{"name": "a", "username": "u"},
 		map[string]string{"BK_PASSWORD": "", "REGISTRY_PASSWORD": "from-env"})

@@ -4,9 +4,9 @@
 // (busybox-style) or by its first argument.
 //
 // The Makefile, the action plugin and the docs derive from this table or are
-// checked against it (modules_test.go, tests/run): adding a module is one
-// entry here, one docs file in plugins/modules, one routing line in
-// meta/runtime.yml.
+// checked against it (modules_test.go, interface_test.go, tests/run): adding
+// a module is one entry here, one docs file in plugins/modules, one routing
+// line in meta/runtime.yml.
 package modules
 
 import (
@@ -36,8 +36,13 @@ type Entry struct {
 	// Name is the module's name in the collection (jenkins_ha.buildkit.<Name>).
 	Name string
 	// Spec and Run are what module.Main needs to run it as an Ansible module.
+	// Spec is the module's interface (options and result keys); its docs
+	// stub plugins/modules/<Name>.py is checked against it (interface_test.go).
 	Spec func() module.Spec
 	Run  module.RunFunc
+	// Options is a zero value of the struct Run decodes its arguments into
+	// (module.Module.Decode), whose json tags are checked against Spec.
+	Options any
 	// Commands are first arguments that make it a command-line tool instead
 	// of a module (whose only argument is an args file); Command runs them.
 	Commands map[string]string
@@ -47,13 +52,13 @@ type Entry struct {
 // All returns the modules, sorted by name.
 func All() []Entry {
 	return []Entry{
-		{Name: "buildkit_cache", Spec: buildkitcache.Spec, Run: buildkitcache.Run,
+		{Name: "buildkit_cache", Spec: buildkitcache.Spec, Run: buildkitcache.Run, Options: buildkitcache.Options{},
 			Commands: buildkitcache.Commands, Command: buildkitcache.Command},
-		{Name: "buildkit_image", Spec: buildkitimage.Spec, Run: buildkitimage.Run},
-		{Name: "buildkit_report", Spec: buildkitreport.Spec, Run: buildkitreport.Run},
-		{Name: "buildkit_scan", Spec: buildkitscan.Spec, Run: buildkitscan.Run},
-		{Name: "buildkit_sign", Spec: buildkitsign.Spec, Run: buildkitsign.Run},
-		{Name: "buildkit_validate", Spec: buildkitvalidate.Spec, Run: buildkitvalidate.Run},
+		{Name: "buildkit_image", Spec: buildkitimage.Spec, Run: buildkitimage.Run, Options: buildkitimage.Options{}},
+		{Name: "buildkit_report", Spec: buildkitreport.Spec, Run: buildkitreport.Run, Options: buildkitreport.Options{}},
+		{Name: "buildkit_scan", Spec: buildkitscan.Spec, Run: buildkitscan.Run, Options: buildkitscan.Options{}},
+		{Name: "buildkit_sign", Spec: buildkitsign.Spec, Run: buildkitsign.Run, Options: buildkitsign.Options{}},
+		{Name: "buildkit_validate", Spec: buildkitvalidate.Spec, Run: buildkitvalidate.Run, Options: buildkitvalidate.Options{}},
 	}
 }
 

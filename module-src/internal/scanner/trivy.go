@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/tempfiles"
 )
 
 // Options say how to run Trivy for one image.
@@ -89,7 +91,7 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 	if err := os.MkdirAll(filepath.Dir(o.ReportPath), 0o755); err != nil {
 		return nil, fmt.Errorf("report_path: %w", err)
 	}
-	tmp := o.ReportPath + ".partial"
+	tmp := tempfiles.File(o.ReportPath, "partial")
 	defer os.Remove(tmp)
 	args := []string{"image", "--quiet", "--format", "json", "--output", tmp, "--scanners", "vuln",
 		"--timeout", fmt.Sprintf("%ds", int(o.Timeout.Seconds()+0.5))}
@@ -139,14 +141,17 @@ func Scan(ctx context.Context, o Options) (*Result, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	work, err := os.MkdirTemp("", "bk-scan-")
+	// Trivy's own temp files (the image saved from the engine) go in a work
+	// directory of this run's, removed after it, or by the next scan if this
+	// run is killed (tempfiles).
+	work, err := tempfiles.Dir("bk-scan")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(work)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = work // no stray ./.trivyignore is picked up
-	cmd.Env = append(os.Environ(), "TRIVY_NO_PROGRESS=true")
+	cmd.Env = append(os.Environ(), "TRIVY_NO_PROGRESS=true", "TMPDIR="+work)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -260,7 +265,7 @@ func SBOM(ctx context.Context, binary, reportPath, format, out string) error {
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return fmt.Errorf("sbom_path: %w", err)
 	}
-	tmp := out + ".partial"
+	tmp := tempfiles.File(out, "partial")
 	defer os.Remove(tmp)
 	cmd := exec.CommandContext(ctx, binary, "convert", "--quiet", "--format", format, "--output", tmp, reportPath)
 	var stderr bytes.Buffer

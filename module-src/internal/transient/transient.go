@@ -59,6 +59,13 @@ func Is(err error) bool {
 	return passing.MatchString(msg)
 }
 
+// NotListening says whether a dial failed because nothing listens there now
+// (a daemon restarting: its socket gone or refusing), the case worth waiting
+// through once the peer has answered before.
+func NotListening(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}
+
 // certificate says whether err is a TLS certificate that does not verify.
 func certificate(err error) bool {
 	var unknown x509.UnknownAuthorityError
