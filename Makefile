@@ -60,7 +60,7 @@ example: build
 # Side-by-side benchmarks (medians and ratios in one run); BENCH_FLAGS=-quick for CI.
 bench: build
 	tests/scripts/engine.sh
-	BUILDX=$$(.ci/tools/build.sh buildx) $(GO) run ./tests/bench $(BENCH_FLAGS)
+	BUILDX=$$(.ci/tools/build.sh buildx) TRIVY=$$(.ci/tools/build.sh trivy) $(GO) run ./tests/bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN_DIR) build tests/output
