@@ -71,6 +71,12 @@ options:
   sarif_path:
     description: Where to write the SARIF 2.1.0 report of the scan findings.
     type: path
+  yaml_path:
+    description: Where to write the report itself as YAML (after the last scans are carried over to unchanged images).
+    type: path
+  json_path:
+    description: Where to write the report itself as JSON (keys sorted, as Ansible's C(to_nice_json) writes it).
+    type: path
   history_size:
     description: How many runs the history strip shows.
     type: int
@@ -122,6 +128,18 @@ sarif_path:
   description: The SARIF report written.
   returned: with sarif_path
   type: str
+yaml_path:
+  description: The YAML report written.
+  returned: with yaml_path
+  type: str
+json_path:
+  description: The JSON report written.
+  returned: with json_path
+  type: str
+report:
+  description: The report as kept in the history (the last scans carried over to unchanged images).
+  returned: not in check mode
+  type: dict
 history_file:
   description: This run's report in the history.
   returned: not in check mode

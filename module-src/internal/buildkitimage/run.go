@@ -65,7 +65,7 @@ func run(ctx context.Context, m *module.Module, shared *Shared) (module.Result, 
 	var e *engine.Engine
 	var err error
 	if shared != nil {
-		e, err = shared.engine(ctx, o.Options)
+		e, err = shared.Engine(ctx, o.Options)
 	} else {
 		e, err = engine.Connect(ctx, o.Options)
 		if e != nil {

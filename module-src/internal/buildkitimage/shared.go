@@ -36,8 +36,8 @@ func RunShared(s *Shared) module.RunFunc {
 	return func(ctx context.Context, m *module.Module) (module.Result, error) { return run(ctx, m, s) }
 }
 
-// engine connects once per set of connection options.
-func (s *Shared) engine(ctx context.Context, o engine.Options) (*engine.Engine, error) {
+// Engine is the engine connected with o, once per set of connection options.
+func (s *Shared) Engine(ctx context.Context, o engine.Options) (*engine.Engine, error) {
 	key, _ := json.Marshal(o)
 	s.mu.Lock()
 	se, ok := s.engines[string(key)]

@@ -19,6 +19,8 @@ type Options struct {
 	MetricsPath            string         `json:"metrics_path"`
 	JUnitPath              string         `json:"junit_path"`
 	SARIFPath              string         `json:"sarif_path"`
+	YAMLPath               string         `json:"yaml_path"`
+	JSONPath               string         `json:"json_path"`
 	HistorySize            int            `json:"history_size"`
 	MaxImageAgeDays        int            `json:"max_image_age_days"`
 	MaxHoursWithoutSuccess int            `json:"max_hours_without_success"`
@@ -33,6 +35,8 @@ func Spec() module.Spec {
 		"metrics_path":              {Type: module.TypePath},
 		"junit_path":                {Type: module.TypePath},
 		"sarif_path":                {Type: module.TypePath},
+		"yaml_path":                 {Type: module.TypePath},
+		"json_path":                 {Type: module.TypePath},
 		"history_size":              {Type: module.TypeInt, Default: 20},
 		"max_image_age_days":        {Type: module.TypeInt, Default: 30},
 		"max_hours_without_success": {Type: module.TypeInt, Default: 26},
@@ -83,6 +87,7 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if err != nil {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
 	}
+	KeptScans(&r, o.ReportsDir)
 	CarryOver(&r, h)
 	Carry(&r, h)
 	h = append(h, &r)
@@ -95,6 +100,8 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		{"html_path", o.HTMLPath, func() ([]byte, error) { return RenderHTML(&r, h) }},
 		{"junit_path", o.JUnitPath, func() ([]byte, error) { return RenderJUnit(&r) }},
 		{"sarif_path", o.SARIFPath, func() ([]byte, error) { return RenderSARIF(&r, o.ReportsDir) }},
+		{"yaml_path", o.YAMLPath, func() ([]byte, error) { return RenderYAML(&r) }},
+		{"json_path", o.JSONPath, func() ([]byte, error) { return RenderJSON(&r) }},
 	}
 	rendered := make([][]byte, len(docs))
 	for i, d := range docs {

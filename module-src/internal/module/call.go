@@ -44,10 +44,11 @@ func (m *Module) Call(ctx context.Context, name string, spec Spec, run RunFunc, 
 	return res, failed
 }
 
-// execute validates args (a JSON round trip first, so that they reach the
-// validator as an args file would bring them) and runs the module.
+// execute validates args (a JSON round trip first, floats in Python's form,
+// so that they reach the validator as an args file would bring them: 1.0
+// stays 1.0) and runs the module.
 func (m *Module) execute(ctx context.Context, spec Spec, run RunFunc, args map[string]any) ([]byte, bool) {
-	b, err := json.Marshal(args)
+	b, err := json.Marshal(pythonFloats(args))
 	if err != nil {
 		return m.render(spec, nil, Result{}, fmt.Errorf("arguments: %w", err))
 	}

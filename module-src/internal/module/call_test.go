@@ -16,21 +16,28 @@ func TestCallRunsAModuleAsATaskOfItsOwn(t *testing.T) {
 		"name":  {Type: TypeStr, Required: true},
 		"count": {Type: TypeInt, Default: 2},
 		"token": {Type: TypeStr, NoLog: true},
+		"args":  {Type: TypeDict},
 	}}
 	innerRun := func(_ context.Context, m *Module) (Result, error) {
 		if m.Params["name"] == "bad" {
 			return Result{Data: map[string]any{"seen": m.Params["token"]}}, errors.New("bad name, token " + m.Params["token"].(string))
 		}
+		var o struct {
+			Args StringMap `json:"args"`
+		}
+		if err := m.Decode(&o); err != nil {
+			return Result{}, err
+		}
 		m.AddNoLogValue("found-at-run-time")
 		m.Warn("inner warning")
-		return Result{Changed: m.CheckMode, Data: map[string]any{"count": m.Params["count"], "echo": "found-at-run-time"}}, nil
+		return Result{Changed: m.CheckMode, Data: map[string]any{"count": m.Params["count"], "echo": "found-at-run-time", "args": o.Args}}, nil
 	}
 	outer := Spec{Options: map[string]*Option{"name": {Type: TypeStr}}}
 	var calls []map[string]any
 	var failed []bool
 	outerRun := func(ctx context.Context, m *Module) (Result, error) {
 		for _, args := range []map[string]any{
-			{"name": "ok", "count": "3", "token": "s3cret"},
+			{"name": "ok", "count": "3", "token": "s3cret", "args": map[string]any{"f": 1.0, "b": true, "n": nil}},
 			{"name": "bad", "token": "s3cret"},
 			{"count": "x"},
 		} {
@@ -44,6 +51,7 @@ func TestCallRunsAModuleAsATaskOfItsOwn(t *testing.T) {
 
 	assert.Equal(t, []bool{false, true, true}, failed)
 	assert.Equal(t, 3, calls[0]["count"], "coerced by the inner spec")
+	assert.Equal(t, map[string]any{"f": "1.0", "b": "True", "n": "None"}, calls[0]["args"], "values reach it as from an args file (Python's str())")
 	assert.Equal(t, true, calls[0]["changed"], "check mode is inherited")
 	assert.Equal(t, []any{"inner warning"}, calls[0]["warnings"])
 	assert.Equal(t, "********", calls[0]["echo"], "a no_log value found at run time is masked")

@@ -1,0 +1,347 @@
+package buildkitimageset
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/docker/go-units"
+
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitreport"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/verdict"
+)
+
+// GatePromotion names a candidate that passed every gate but whose deploy
+// (or rollback) tag could not be moved.
+const GatePromotion = "promotion"
+
+// result assembles the module's result: per image what each step said, the
+// lines the play shows, the run's report (buildkit_report's input) and
+// changed.
+func (s *set) result(ctx context.Context, data map[string]any) (module.Result, error) {
+	var cache *buildkitreport.BuildCache
+	if !s.m.CheckMode && s.o.Report != nil {
+		cache = s.cacheInfo(ctx)
+	}
+	r := s.report(cache)
+	changed := false
+	var images, lines, scans []any
+	for _, it := range s.items {
+		changed = changed || len(it.wrote) > 0 || isTrue(it.build["changed"]) || isTrue(it.rollback["changed"]) || isTrue(it.promote["changed"])
+		for _, step := range it.signing {
+			changed = changed || isTrue(step.(map[string]any)["changed"])
+		}
+		images = append(images, s.details(it))
+		lines = append(lines, s.line(it))
+		if it.v.WouldBuild && it.v.Gated && it.deployRef != "" {
+			lines = append(lines, fmt.Sprintf("%s: would be built, then scanned and validated, and promoted to %s if it passes", it.Name, s.o.DeployTag))
+		}
+		if it.trivy != "" {
+			scans = append(scans, map[string]any{"name": it.Name, "src": it.trivy, "dest": trivyName(it)})
+		}
+	}
+	data["images"] = images
+	data["lines"] = lines
+	data["scans"] = orEmpty(scans)
+	data["report"] = r
+	data["summary"] = r.Summary
+	data["sessions"] = s.shared.Sessions()
+	msg := fmt.Sprintf("%d built, %d unchanged, %d promoted, %d failed", len(r.Summary.Built), len(r.Summary.Unchanged), len(r.Summary.Promoted), len(r.Summary.Failed))
+	return module.Result{Changed: changed, Msg: msg, Data: data}, nil
+}
+
+// cacheInfo measures the builder's build cache after the builds
+// (buildkit_cache state=info), and warns when it is over report.cache_limit.
+func (s *set) cacheInfo(ctx context.Context) *buildkitreport.BuildCache {
+	args := map[string]any{"state": "info"}
+	if b := s.params["builder"]; b != nil {
+		args["builder"] = b
+	}
+	res, failed := s.call(ctx, "buildkit_cache", args)
+	c := &buildkitreport.BuildCache{Limit: s.o.Report.CacheLimit}
+	info, _ := res["cache"].(map[string]any)
+	if failed || info == nil {
+		c.Error, _ = res["msg"].(string)
+		return c
+	}
+	c.Builder, _ = info["builder"].(string)
+	c.TotalBytes = int64(number(info["total_bytes"]))
+	if limit, err := units.RAMInBytes(c.Limit); err == nil && c.Limit != "" && c.TotalBytes > limit {
+		s.m.Warn(fmt.Sprintf("the build cache of %s holds %s, over report.cache_limit %s: prune it (buildkit_cache state=pruned)",
+			c.Builder, units.BytesSize(float64(c.TotalBytes)), c.Limit))
+	}
+	return c
+}
+
+// report is the run's report in the form buildkit_report reads
+// (jenkins_build_report): one entry per image, the summary, the cache.
+func (s *set) report(cache *buildkitreport.BuildCache) *buildkitreport.Report {
+	r := &buildkitreport.Report{BuildTimestamp: s.started.Format(time.RFC3339), BuildHost: s.host(), BuildCache: cache}
+	if s.o.Report != nil {
+		r.BuildConfiguration = s.o.Report.Configuration
+	}
+	r.Summary.Built, r.Summary.Unchanged, r.Summary.Promoted, r.Summary.Failed = []string{}, []string{}, []string{}, []string{}
+	for _, it := range s.items {
+		e := s.entry(it)
+		if it.Kind == "controller" {
+			r.BuildResults.Master = e
+		} else {
+			if r.BuildResults.Agents == nil {
+				r.BuildResults.Agents = map[string]*buildkitreport.Entry{}
+			}
+			r.BuildResults.Agents[it.Name] = e
+		}
+		switch e.Status {
+		case "built":
+			r.Summary.Built = append(r.Summary.Built, it.Name)
+		case "unchanged":
+			r.Summary.Unchanged = append(r.Summary.Unchanged, it.Name)
+		}
+		if e.Promoted {
+			r.Summary.Promoted = append(r.Summary.Promoted, it.Name)
+		}
+		if it.promoErr != "" {
+			r.Summary.Failed = append(r.Summary.Failed, it.Name+": failed at the promotion gate - "+it.promoErr)
+		} else if line := verdict.Summary(it.Name, it.v, e.Scan.Findings); line != "" {
+			r.Summary.Failed = append(r.Summary.Failed, line)
+		}
+	}
+	return r
+}
+
+// entry is one image's result in the report.
+func (s *set) entry(it *item) *buildkitreport.Entry {
+	b := it.build
+	ran := b["builder"] != nil
+	doc, _ := b["image"].(map[string]any)
+	e := &buildkitreport.Entry{
+		Image:       it.candidate,
+		Built:       ran && !isTrue(b["failed"]),
+		Status:      "unchanged",
+		Method:      "none",
+		BuildReason: str(b["build_reason"]),
+		ImageID:     imageID(doc),
+		Size:        int64(number(doc["Size"])),
+		Duration:    number(b["build_duration"]),
+		Gate:        it.v.Gate,
+		Error:       it.v.Reason,
+		Promoted:    it.promote != nil && !isTrue(it.promote["failed"]),
+	}
+	e.Builder, _ = b["builder"].(string)
+	switch {
+	case isTrue(b["failed"]):
+		e.Status = "failed"
+	case ran:
+		e.Status = "built"
+	}
+	if ran {
+		e.Method = "buildkit"
+		if b["builder_driver"] == "legacy" {
+			e.Method = "legacy"
+		}
+	}
+	if total := number(b["total_steps"]); total > 0 {
+		ratio := math.Round(number(b["cached_steps"])/total*1000) / 1000
+		e.CacheHitRatio = &ratio
+	}
+	if it.deployRef != "" {
+		e.DeployTag = it.deployRef
+	}
+	if it.promoErr != "" {
+		e.Gate, e.Error = GatePromotion, it.promoErr
+	}
+	sc := it.scan
+	e.Scan = buildkitreport.Scan{Status: "skipped", Counts: map[string]int{}, Findings: []string{}}
+	if sc != nil {
+		if st := str(sc["scan_status"]); st != "" {
+			e.Scan.Status = st
+		}
+		if counts, ok := sc["counts"].(map[string]any); ok {
+			for k, v := range counts {
+				e.Scan.Counts[k] = int(number(v))
+			}
+		}
+		if list, ok := sc["findings"].([]any); ok {
+			for _, f := range list {
+				if fm, ok := f.(map[string]any); ok {
+					e.Scan.Findings = append(e.Scan.Findings, str(fm["id"]))
+				}
+			}
+		}
+		e.Scan.Report, e.Scan.SBOM, e.Scan.Msg = str(sc["report_path"]), str(sc["sbom_path"]), str(sc["msg"])
+		if it.trivy != "" {
+			e.Scan.TrivyReport = trivyName(it)
+		}
+		if d, ok := sc["scan_duration"]; ok {
+			f := number(d)
+			e.ScanDuration = &f
+		}
+	}
+	before := it.deployed
+	if e.Promoted {
+		before = doc
+	}
+	if id := imageID(before); id != "" {
+		e.Deployed = &buildkitreport.Deployed{ImageID: id, Created: str(before["Created"])}
+	}
+	if e.Promoted && imageID(it.deployed) != "" && it.rollRef != "" {
+		rb := it.rollRef
+		e.RollbackTag = &rb
+	}
+	if !it.v.Gated {
+		return e
+	}
+	validated := it.v.Validated && it.v.MetadataOK
+	e.Validated = &validated
+	e.Checks = map[string]*buildkitreport.Check{"validation": s.validationCheck(it), "metadata": s.metadataCheck(it)}
+	if s.settings.Validation {
+		d := 0.0
+		for _, p := range it.checks {
+			d += number(p.res["duration"])
+		}
+		e.ValidationDuration = &d
+	}
+	if s.settings.Sign && !s.settings.CheckMode && it.v.ScanOK && it.v.Validated && it.v.MetadataOK {
+		c := &buildkitreport.Check{Status: "failed", Detail: it.sign.Error}
+		if it.sign.OK {
+			c.Status = "passed"
+			c.Detail = fmt.Sprintf("signed %s@%s with %s (SBOM and gate verdict attested); verified with %s", it.Repository, it.sign.Digest, s.o.Sign.Key, s.o.Sign.PublicKey)
+		} else if c.Detail == "" {
+			c.Detail = "not signed"
+		}
+		e.Checks["signing"] = c
+	}
+	return e
+}
+
+// validationCheck is the validation gate's outcome in the report.
+func (s *set) validationCheck(it *item) *buildkitreport.Check {
+	if !s.settings.Validation {
+		return &buildkitreport.Check{Status: "skipped", Detail: s.switchName("validation") + " is false"}
+	}
+	c := &buildkitreport.Check{Status: "passed"}
+	var failed, passed []string
+	for _, p := range it.checks {
+		c.Duration += number(p.res["duration"])
+		switch {
+		case p.failed:
+			if msg := str(p.res["msg"]); msg != "" {
+				failed = append(failed, msg)
+			}
+			c.Status = "failed"
+		case !isTrue(p.res["skipped"]):
+			passed = append(passed, p.name)
+		}
+	}
+	if c.Status == "failed" {
+		c.Detail = strings.Join(failed, "\n")
+	} else {
+		c.Detail = "passed: " + strings.Join(passed, ", ")
+	}
+	return c
+}
+
+// metadataCheck is the metadata gate's outcome in the report.
+func (s *set) metadataCheck(it *item) *buildkitreport.Check {
+	if !s.settings.Metadata {
+		return &buildkitreport.Check{Status: "skipped", Detail: s.switchName("metadata") + " is false"}
+	}
+	if len(it.meta) > 0 {
+		return &buildkitreport.Check{Status: "failed", Detail: strings.Join(it.meta, "; ")}
+	}
+	return &buildkitreport.Check{Status: "passed", Detail: s.rulesOf(it).Passed()}
+}
+
+// switchName is what the report calls the setting that turns a gate off:
+// report.switches names it (the role gives its variables), else the option.
+func (s *set) switchName(gate string) string {
+	if s.o.Report != nil {
+		if n := s.o.Report.Switches[gate]; n != "" {
+			return n
+		}
+	}
+	return gate + ".enabled"
+}
+
+// trivyName is where Trivy's report of the image's scan is kept beside the
+// reports (relative to them): scans/<name>-<image ID, 12>.trivy.json.
+func trivyName(it *item) string {
+	doc, _ := it.build["image"].(map[string]any)
+	id := strings.TrimPrefix(imageID(doc), "sha256:")
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return "scans/" + it.Name + "-" + id + ".trivy.json"
+}
+
+// line is what the play shows of an image's build.
+func (s *set) line(it *item) string {
+	b := it.build
+	switch {
+	case isTrue(b["failed"]):
+		return it.Name + ": FAILED: " + str(b["msg"])
+	case b["builder"] != nil:
+		return fmt.Sprintf("%s: built by %s, %d/%d steps cached", it.Name, str(b["builder"]), int(number(b["cached_steps"])), int(number(b["total_steps"])))
+	case s.m.CheckMode && isTrue(b["changed"]):
+		reason := str(b["build_reason"])
+		if reason == "" {
+			reason = "inputs changed"
+		}
+		return fmt.Sprintf("%s: would be built (%s)", it.Name, reason)
+	}
+	return it.Name + ": unchanged, nothing built"
+}
+
+// details is what each step of an image said.
+func (s *set) details(it *item) map[string]any {
+	d := map[string]any{"name": it.Name, "image": it.candidate, "build": it.build, "deployed": it.deployed,
+		"gate": it.v.Gate, "reason": it.v.Reason, "gated": it.v.Gated, "files_written": orEmptyStrings(it.wrote)}
+	if it.promoErr != "" {
+		d["gate"], d["reason"] = GatePromotion, it.promoErr
+	}
+	if it.scan != nil {
+		d["scan"] = it.scan
+	}
+	if it.checks != nil {
+		var checks []any
+		for _, p := range it.checks {
+			checks = append(checks, map[string]any{"name": p.name, "result": p.res})
+		}
+		d["validation"] = checks
+	}
+	if it.metaRan {
+		d["metadata"] = map[string]any{"problems": orEmptyStrings(it.meta)}
+	}
+	if it.signing != nil {
+		d["signing"] = it.signing
+	}
+	if it.rollback != nil {
+		d["rollback"] = it.rollback
+	}
+	if it.promote != nil {
+		d["promote"] = it.promote
+	}
+	return d
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func orEmpty(v []any) []any {
+	if v == nil {
+		return []any{}
+	}
+	return v
+}
+
+func orEmptyStrings(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
