@@ -299,8 +299,8 @@ EXAMPLES = r"""
         repository: registry.example.com/jenkins/jenkins-agent-maven
         build: {path: /srv/build/maven}
         validate:
-          - {name: java, entrypoint: [], command: [java, -version], expect_output: version}
-          - {name: tool, entrypoint: [], command: [mvn, -v], expect_output: Apache Maven}
+          - {name: java, network: none, entrypoint: [], command: [java, -version], expect_output: version}
+          - {name: tool, network: none, entrypoint: [], command: [mvn, -v], expect_output: Apache Maven}
     deploy_tag: latest
     rollback_tag: previous
     scan: {offline: true, cache_dir: /var/cache/trivy, report_dir: /srv/build/reports, sbom: true}
@@ -317,7 +317,8 @@ EXAMPLES = r"""
 RETURN = r"""
 images:
   description: Per image, what each step said - C(build), C(deployed), C(scan), C(validation), C(metadata), C(signing),
-    C(rollback), C(promote) (each the result of the module that ran it), C(gate), C(reason), C(files_written).
+    C(rollback), C(promote) (each the result of the module that ran it, without its invocation), C(gate), C(reason),
+    C(files_written).
   returned: always
   type: list
   elements: dict

@@ -293,8 +293,8 @@ func (b *bench) roleSet() {
 					tool := map[string][]any{"dind": {"docker", "--version"}, "maven": {"mvn", "-v"}, "python": {"python3", "--version"}, "nodejs": {"node", "--version"}}[name]
 					out := map[string]string{"dind": "Docker version", "maven": "Apache Maven", "python": "Python 3", "nodejs": "^v[0-9]+"}[name]
 					img["validate"] = []any{
-						map[string]any{"name": "java", "command": []any{"java", "-version"}, "entrypoint": []any{}, "expect_output": "version"},
-						map[string]any{"name": "tool", "command": tool, "entrypoint": []any{}, "expect_output": out},
+						map[string]any{"name": "java", "command": []any{"java", "-version"}, "entrypoint": []any{}, "expect_output": "version", "network": "none"},
+						map[string]any{"name": "tool", "command": tool, "entrypoint": []any{}, "expect_output": out, "network": "none"},
 					}
 				}
 			}

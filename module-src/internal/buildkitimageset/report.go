@@ -21,11 +21,7 @@ const GatePromotion = "promotion"
 // result assembles the module's result: per image what each step said, the
 // lines the play shows, the run's report (buildkit_report's input) and
 // changed.
-func (s *set) result(ctx context.Context, data map[string]any) (module.Result, error) {
-	var cache *buildkitreport.BuildCache
-	if !s.m.CheckMode && s.o.Report != nil {
-		cache = s.cacheInfo(ctx)
-	}
+func (s *set) result(data map[string]any, cache *buildkitreport.BuildCache) (module.Result, error) {
 	r := s.report(cache)
 	changed := false
 	var images, lines, scans []any

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitcache"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitimage"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitreport"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitscan"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitsign"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitvalidate"
@@ -36,12 +37,14 @@ type set struct {
 	started  time.Time
 	items    []*item
 	rules    verdict.MetadataRules
+	builds   sync.WaitGroup // done when every image's build is
 }
 
 // item is one image of the set and what each step said.
 type item struct {
 	Image
 	index     int
+	built     sync.Once      // tells s.builds this image's build is done
 	raw       map[string]any // images[index] as validated
 	path      string         // build.path
 	buildPath string         // what the build reads (check mode: a scratch copy)
@@ -93,8 +96,39 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 			return module.Result{Data: data}, err
 		}
 	}
+	// The build cache is measured while the images' steps run and, when an
+	// image was built, again once the builds are done, while the gates run
+	// (the cache alert reads its size after the builds).
+	var cache *buildkitreport.BuildCache
+	measured := make(chan struct{})
+	s.builds.Add(len(s.items))
+	go func() {
+		defer close(measured)
+		if s.m.CheckMode || s.o.Report == nil {
+			return
+		}
+		_ = guard.Func(func() error {
+			cache = s.cacheInfo(ctx)
+			s.builds.Wait()
+			if s.built() {
+				cache = s.cacheInfo(ctx)
+			}
+			return nil
+		})()
+	}()
 	s.run(ctx)
-	return s.result(ctx, data)
+	<-measured
+	return s.result(data, cache)
+}
+
+// built says whether a build ran.
+func (s *set) built() bool {
+	for _, it := range s.items {
+		if it.build["builder"] != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // check refuses what cannot work, naming the option.
@@ -271,6 +305,7 @@ func (s *set) run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.buildDone(it)
 			if err := guard.Func(func() error { s.image(ctx, it); return nil })(); err != nil {
 				it.build = map[string]any{"failed": true, "msg": err.Error()}
 			}
@@ -278,6 +313,9 @@ func (s *set) run(ctx context.Context) {
 	}
 	wg.Wait()
 }
+
+// buildDone tells s.builds that the image's build is done (once).
+func (s *set) buildDone(it *item) { it.built.Do(s.builds.Done) }
 
 // image is one image's steps.
 func (s *set) image(ctx context.Context, it *item) {
@@ -296,11 +334,13 @@ func (s *set) image(ctx context.Context, it *item) {
 		}()
 	}
 	if !s.contexts(it) {
+		s.buildDone(it)
 		lookup.Wait()
 		s.decide(it)
 		return
 	}
 	it.build = s.buildImage(ctx, it)
+	s.buildDone(it)
 	if it.buildPath != it.path {
 		os.RemoveAll(it.buildPath)
 	}
@@ -379,9 +419,11 @@ func (s *set) call(ctx context.Context, name string, args map[string]any) (map[s
 	panic("buildkit_image_set: no module " + name)
 }
 
-// callWith runs a module in this process; a failure is in its result.
+// callWith runs a module in this process; a failure is in its result (kept
+// without its invocation: the set's own says what it was given).
 func (s *set) callWith(ctx context.Context, name string, spec module.Spec, run module.RunFunc, args map[string]any) (map[string]any, bool) {
 	res, failed := s.m.Call(ctx, name, spec, run, args)
+	delete(res, "invocation")
 	if ws, ok := res["warnings"].([]any); ok {
 		for _, w := range ws {
 			s.m.Warn(fmt.Sprintf("%s: %v", name, w))

@@ -41,6 +41,7 @@ type Options struct {
 	Budget       int            `json:"budget"`
 	Memory       string         `json:"memory"`
 	CPUs         float64        `json:"cpus"`
+	Network      string         `json:"network"`
 }
 
 // HTTPProbe is the http suboption.
@@ -69,6 +70,7 @@ func Spec() module.Spec {
 		"budget":        {Type: module.TypeInt, Default: 300},
 		"memory":        {Type: module.TypeStr},
 		"cpus":          {Type: module.TypeFloat},
+		"network":       {Type: module.TypeStr},
 	}
 	maps.Copy(opts, engine.ArgSpec())
 	return module.Spec{
@@ -128,6 +130,12 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if o.CPUs > 0 {
 		host.NanoCPUs = int64(o.CPUs * 1e9)
 	}
+	if o.Network != "" {
+		if o.HTTP != nil && o.Network == "none" {
+			return module.Result{}, fmt.Errorf("network: none leaves no port to probe over HTTP; give a network (or none) with command probes only")
+		}
+		host.NetworkMode = container.NetworkMode(o.Network)
+	}
 	var port nat.Port
 	if o.HTTP != nil {
 		port = nat.Port(strconv.Itoa(o.HTTP.Port) + "/tcp")
@@ -183,7 +191,7 @@ func probeHTTP(ctx context.Context, e *engine.Engine, id string, port nat.Port, 
 	}
 	url := "http://127.0.0.1:" + bindings[0].HostPort + p.Path
 	client := &http.Client{Timeout: 5 * time.Second}
-	wait := 250 * time.Millisecond
+	wait := 100 * time.Millisecond // a server that starts quickly is seen quickly; then backoff
 	attempts := 0
 	last := "no answer yet"
 	for {
