@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build the modules: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	for _, m := range []string{"buildkit_image", "buildkit_scan", "buildkit_cache", "buildkit_validate", "buildkit_report", "buildkit_sign"} {
+	for _, m := range []string{"buildkit_image", "buildkit_image_set", "buildkit_scan", "buildkit_cache", "buildkit_validate", "buildkit_report", "buildkit_sign"} {
 		if err := os.Symlink("jenkins_ha_buildkit", filepath.Join(dir, m)); err != nil {
 			panic(err)
 		}
