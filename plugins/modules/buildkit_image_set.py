@@ -21,10 +21,10 @@ author:
 description:
   - Builds every image of C(images) at once under C(candidate_tag), as C(docker buildx bake) builds a set of targets.
     Each build is M(jenkins_ha.buildkit.buildkit_image)'s own, run in the same process with the image's C(build) options
-    and the set's C(builder), C(build_method), C(build_timeout), C(retries), C(force_source) and engine options: the same
+    and the set's C(builder), C(build_method), C(build_timeout), C(retries), C(force_source) and engine options - the same
     decision from the inputs digest and this host's records (an unchanged image is not built), the same builder choice,
     the same results.
-  - On the engine's own BuildKit (Docker 20.10 and later) the builds share one BuildKit session, as bake's targets do: one
+  - On the engine's own BuildKit (Docker 20.10 and later) the builds share one BuildKit session, as bake's targets do - one
     connection serves every context, and a stage that several images share is solved once. A build with build secrets,
     SSH agents or file outputs keeps a session of its own (a secret of one image is never readable by another's build).
   - Then each candidate that is not already the image under C(deploy_tag) (or every one, with C(force_source)) goes
