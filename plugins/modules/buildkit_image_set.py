@@ -84,7 +84,7 @@ options:
             C(args), C(labels), C(cache_from), C(cache_to), C(secrets), ...) and meaning.
         type: dict
         required: true
-      validate:
+      probes:
         description:
           - The probes of the validation gate, each a M(jenkins_ha.buildkit.buildkit_validate) run on the candidate (its
             options but C(image), C(budget), C(memory), C(cpus), which come from C(validation)), plus a C(name). They run
@@ -187,7 +187,7 @@ options:
         type: bool
         default: false
   validation:
-    description: The validation gate's settings for every probe of C(images[].validate).
+    description: The validation gate's settings for every probe of C(images[].probes).
     type: dict
     suboptions:
       enabled:
@@ -292,13 +292,13 @@ EXAMPLES = r"""
         kind: controller
         repository: registry.example.com/jenkins/jenkins-master
         build: {path: /srv/build/master}
-        validate:
+        probes:
           - {name: http, http: {port: 8080, path: /login, expect_header: X-Jenkins}}
         metadata: {expose: [8080/tcp], healthcheck: true}
       - name: maven
         repository: registry.example.com/jenkins/jenkins-agent-maven
         build: {path: /srv/build/maven}
-        validate:
+        probes:
           - {name: java, network: none, entrypoint: [], command: [java, -version], expect_output: version}
           - {name: tool, network: none, entrypoint: [], command: [mvn, -v], expect_output: Apache Maven}
     deploy_tag: latest

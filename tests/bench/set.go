@@ -287,12 +287,12 @@ func (b *bench) roleSet() {
 				"build": map[string]any{"path": filepath.Join(buildDir, name), "args": map[string]any{"BASE_IMAGE": baseOf(bs, name)}}}
 			if gates {
 				if name == "master" {
-					img["validate"] = []any{map[string]any{"name": "http", "http": map[string]any{"port": 8080, "path": "/login", "expect_header": "X-Jenkins"}}}
+					img["probes"] = []any{map[string]any{"name": "http", "http": map[string]any{"port": 8080, "path": "/login", "expect_header": "X-Jenkins"}}}
 					img["metadata"] = map[string]any{"expose": []any{"8080/tcp"}, "healthcheck": true}
 				} else {
 					tool := map[string][]any{"dind": {"docker", "--version"}, "maven": {"mvn", "-v"}, "python": {"python3", "--version"}, "nodejs": {"node", "--version"}}[name]
 					out := map[string]string{"dind": "Docker version", "maven": "Apache Maven", "python": "Python 3", "nodejs": "^v[0-9]+"}[name]
-					img["validate"] = []any{
+					img["probes"] = []any{
 						map[string]any{"name": "java", "command": []any{"java", "-version"}, "entrypoint": []any{}, "expect_output": "version", "network": "none"},
 						map[string]any{"name": "tool", "command": tool, "entrypoint": []any{}, "expect_output": out, "network": "none"},
 					}

@@ -139,8 +139,8 @@ func TestSetGatesAndPromotesEachImageOnItsOwn(t *testing.T) {
 		probe := []any{map[string]any{"name": "v", "network": "none", "command": []any{"cat", "/v"}, "expect_output": "^" + v}}
 		return map[string]any{
 			"images": []any{
-				map[string]any{"name": "good", "repository": prefix + "/good", "validate": probe, "build": map[string]any{"path": good, "args": map[string]any{"V": v}}},
-				map[string]any{"name": "bad", "repository": prefix + "/bad", "validate": probe, "build": map[string]any{"path": bad, "args": map[string]any{"V": v}}},
+				map[string]any{"name": "good", "repository": prefix + "/good", "probes": probe, "build": map[string]any{"path": good, "args": map[string]any{"V": v}}},
+				map[string]any{"name": "bad", "repository": prefix + "/bad", "probes": probe, "build": map[string]any{"path": bad, "args": map[string]any{"V": v}}},
 			},
 			"deploy_tag": "latest", "rollback_tag": "previous",
 			"validation": map[string]any{"budget": 30}, "metadata": map[string]any{"non_root": true},

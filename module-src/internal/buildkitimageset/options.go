@@ -127,7 +127,7 @@ func Spec() module.Spec {
 			"kind":       {Type: module.TypeStr, Default: "agent", Choices: []any{"controller", "agent"}},
 			"files":      {Type: module.TypeDict},
 			"build":      image["build"],
-			"validate": {Type: module.TypeList, Elements: module.TypeDict, Options: probe,
+			"probes": {Type: module.TypeList, Elements: module.TypeDict, Options: probe,
 				RequiredOneOf: [][]string{{"http", "command"}}, MutuallyExclusive: [][]string{{"http", "command"}}},
 			"metadata": {Type: module.TypeDict, Options: map[string]*module.Option{
 				"expose":      {Type: module.TypeList, Elements: module.TypeStr, Default: []any{}},

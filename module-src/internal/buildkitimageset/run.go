@@ -52,20 +52,21 @@ type item struct {
 	deployRef string
 	rollRef   string
 
-	wrote    []string        // context files written (check mode: would be)
-	build    map[string]any  // buildkit_image's result
-	deployed map[string]any  // the deploy tag's image before the run ({}: none)
-	scan     map[string]any  // buildkit_scan's result (nil: not run)
-	checks   []probe         // buildkit_validate's results
-	meta     []string        // the metadata gate's problems
-	metaRan  bool            // the metadata gate ran
-	signing  map[string]any  // push, sign, verify results
-	sign     verdict.Signing // what they came to
-	rollback map[string]any  // buildkit_image's result (nil: not run)
-	promote  map[string]any  // buildkit_image's result (nil: not run)
-	promoErr string          // why promotion failed
-	v        verdict.Verdict
-	trivy    string // Trivy's JSON report to keep beside the reports
+	wrote     []string        // context files written (check mode: would be)
+	build     map[string]any  // buildkit_image's result
+	deployed  map[string]any  // the deploy tag's image before the run ({}: none)
+	scan      map[string]any  // buildkit_scan's result (nil: not run)
+	checks    []probe         // buildkit_validate's results
+	meta      []string        // the metadata gate's problems
+	metaRan   bool            // the metadata gate ran
+	signing   map[string]any  // push, sign, verify results
+	sign      verdict.Signing // what they came to
+	rollback  map[string]any  // buildkit_image's result (nil: not run)
+	promote   map[string]any  // buildkit_image's result (nil: not run)
+	promoErr  string          // why promotion failed
+	lookupErr string          // why the deploy tag's image is not known
+	v         verdict.Verdict
+	trivy     string // Trivy's JSON report to keep beside the reports
 }
 
 // probe is one validation probe's result.
@@ -308,6 +309,7 @@ func (s *set) run(ctx context.Context) {
 			defer s.buildDone(it)
 			if err := guard.Func(func() error { s.image(ctx, it); return nil })(); err != nil {
 				it.build = map[string]any{"failed": true, "msg": err.Error()}
+				s.decide(it)
 			}
 		}()
 	}
@@ -326,10 +328,17 @@ func (s *set) image(ctx context.Context, it *item) {
 		lookup.Add(1)
 		go func() {
 			defer lookup.Done()
-			if res, failed := s.call(ctx, "buildkit_image", map[string]any{"name": it.deployRef, "source": "local"}); !failed {
+			res, failed := s.call(ctx, "buildkit_image", map[string]any{"name": it.deployRef, "source": "local"})
+			msg, _ := res["msg"].(string)
+			switch {
+			case !failed:
 				if doc, ok := res["image"].(map[string]any); ok {
 					it.deployed = doc
 				}
+			case !strings.HasPrefix(msg, "Cannot find the image"):
+				// Not knowing what the deploy tag holds, the image is not
+				// promoted: its rollback tag could not be kept.
+				it.lookupErr = fmt.Sprintf("look up %s: %s", it.deployRef, msg)
 			}
 		}()
 	}
@@ -468,7 +477,7 @@ func (s *set) gates(ctx context.Context, it *item) {
 		}()
 	}
 	if s.settings.Validation {
-		probes, _ := it.raw["validate"].([]any)
+		probes, _ := it.raw["probes"].([]any)
 		it.checks = make([]probe, len(probes))
 		for i, p := range probes {
 			wg.Add(1)
@@ -630,7 +639,11 @@ func (s *set) signCandidate(ctx context.Context, it *item) {
 // deploy tag to the candidate (and pushes it with push), as the verdict says.
 // In check mode the same calls predict what a real run would change.
 func (s *set) promote(ctx context.Context, it *item) {
-	if it.deployRef == "" {
+	if it.deployRef == "" || !(it.v.Rollback || it.v.Promote) {
+		return
+	}
+	if it.lookupErr != "" {
+		it.promoErr = it.lookupErr
 		return
 	}
 	if it.v.Rollback && it.rollRef != "" {
