@@ -319,35 +319,42 @@ func (b *bench) roleSet() {
 	set := b.hasModule("buildkit_image_set")
 	module := func(args map[string]any) time.Duration { _, d := b.module("buildkit_image_set", args); return d }
 
-	// Cold, gates off: bake is the anchor. The bake samples anchor the gated row too
-	// ("with scan and validation" against bake, which has neither).
-	var bakeCold *sample
-	contenders := []*sample{}
+	// Cold, with and without the gates: every contender in turn, one run each
+	// per iteration, so both rows are measured in the same stretch of time;
+	// bake (which has no gates) anchors both.
+	var bake, setOff, setOn, roleOff, roleOn, x5s *sample
+	var contenders []*sample
 	if b.buildx != "" {
-		bakeCold = &sample{contender: "docker buildx bake (bake file of the rendered contexts)", note: "anchor",
+		bake = &sample{contender: "docker buildx bake (bake file of the rendered contexts)", note: "anchor",
 			run: func(int) time.Duration { return b.bake(bakeFile(bases("bake")), buildDir) }}
-		contenders = append(contenders, bakeCold)
+		contenders = append(contenders, bake)
 	}
 	if set {
-		contenders = append(contenders, &sample{contender: "buildkit_image_set (module process)",
-			run: func(int) time.Duration { return module(setArgs(bases("set"), false)) }})
+		setOff = &sample{contender: "buildkit_image_set (module process)",
+			run: func(int) time.Duration { return module(setArgs(bases("set"), false)) }}
+		setOn = &sample{contender: "buildkit_image_set with scan, validation, metadata (module process)",
+			run: func(int) time.Duration { return module(setArgs(bases("set-gated"), true)) }}
+		contenders = append(contenders, setOff, setOn)
 	}
-	contenders = append(contenders,
-		&sample{contender: "jenkins_images role (ansible-playbook site.yml)", run: func(int) time.Duration { return role(roleVars(bases("role"), false)) }},
-		&sample{contender: "buildkit_image x5, concurrent (module processes)", run: func(int) time.Duration { return x5(bases("x5")) }})
-	b.interleave("the role's 5 images, cold, gates off", contenders)
-
-	gated := "the role's 5 images, cold, scan + validation (anchor: bake without them)"
-	contenders = nil
-	if set {
-		contenders = append(contenders, &sample{contender: "buildkit_image_set with scan, validation, metadata (module process)",
-			run: func(int) time.Duration { return module(setArgs(bases("set-gated"), true)) }})
+	roleOff = &sample{contender: "jenkins_images role (ansible-playbook site.yml)", run: func(int) time.Duration { return role(roleVars(bases("role"), false)) }}
+	roleOn = &sample{contender: "jenkins_images role with scan, validation, metadata (ansible-playbook)",
+		run: func(int) time.Duration { return role(roleVars(bases("role-gated"), true)) }}
+	x5s = &sample{contender: "buildkit_image x5, concurrent (module processes)", run: func(int) time.Duration { return x5(bases("x5")) }}
+	contenders = append(contenders, roleOff, roleOn, x5s)
+	for i := 0; i < b.iterations; i++ {
+		for _, c := range contenders {
+			c.samples = append(c.samples, c.run(i))
+		}
 	}
-	contenders = append(contenders, &sample{contender: "jenkins_images role with scan, validation, metadata (ansible-playbook)",
-		run: func(int) time.Duration { return role(roleVars(bases("role-gated"), true)) }})
-	b.interleave(gated, contenders)
-	if bakeCold != nil {
-		b.add(gated, bakeCold.contender+", gates off", bakeCold.samples, "anchor")
+	off := "the role's 5 images, cold, gates off"
+	on := "the role's 5 images, cold, scan + validation (anchor: bake without them)"
+	for _, r := range []struct {
+		workload string
+		c        *sample
+	}{{off, bake}, {off, setOff}, {off, roleOff}, {off, x5s}, {on, setOn}, {on, roleOn}, {on, bake}} {
+		if r.c != nil {
+			b.add(r.workload, r.c.contender, r.c.samples, r.c.note)
+		}
 	}
 
 	// No-op: each contender again on the bases of its last run.

@@ -97,40 +97,23 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 			return module.Result{Data: data}, err
 		}
 	}
-	// The build cache is measured while the images' steps run and, when an
-	// image was built, again once the builds are done, while the gates run
-	// (the cache alert reads its size after the builds).
+	// The build cache is measured once the builds are done (the cache alert
+	// reads its size after them), while the gates run.
 	var cache *buildkitreport.BuildCache
 	measured := make(chan struct{})
 	s.builds.Add(len(s.items))
 	go func() {
 		defer close(measured)
-		if s.m.CheckMode || s.o.Report == nil {
-			return
+		s.builds.Wait()
+		if !s.m.CheckMode && s.o.Report != nil {
+			_ = guard.Func(func() error { cache = s.cacheInfo(ctx); return nil })()
 		}
-		_ = guard.Func(func() error {
-			cache = s.cacheInfo(ctx)
-			s.builds.Wait()
-			if s.built() {
-				cache = s.cacheInfo(ctx)
-			}
-			return nil
-		})()
 	}()
 	s.run(ctx)
 	<-measured
 	return s.result(data, cache)
 }
 
-// built says whether a build ran.
-func (s *set) built() bool {
-	for _, it := range s.items {
-		if it.build["builder"] != nil {
-			return true
-		}
-	}
-	return false
-}
 
 // check refuses what cannot work, naming the option.
 func (s *set) check() error {
