@@ -183,7 +183,10 @@ func TestSetGatesAndPromotesEachImageOnItsOwn(t *testing.T) {
 func TestSetCheckModeChangesNothing(t *testing.T) {
 	prefix := uniqueName(t)
 	dir := filepath.Join(t.TempDir(), "ctx")
-	t.Cleanup(func() { removeImage(setImage(prefix, "one", "candidate")); removeImage(setImage(prefix, "one", "latest")) })
+	t.Cleanup(func() {
+		removeImage(setImage(prefix, "one", "candidate"))
+		removeImage(setImage(prefix, "one", "latest"))
+	})
 	args := map[string]any{"images": []any{map[string]any{"name": "one", "repository": prefix + "/one",
 		"files": map[string]any{"Dockerfile": "FROM local/busybox:latest\nCOPY conf/a /a\n", "conf/a": "one\n"},
 		"build": map[string]any{"path": dir}}}, "deploy_tag": "latest"}

@@ -114,7 +114,6 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	return s.result(data, cache)
 }
 
-
 // check refuses what cannot work, naming the option.
 func (s *set) check() error {
 	o := &s.o
