@@ -273,6 +273,13 @@ options:
       cache_limit:
         description: The build cache's size limit, carried in the report for the cache alert; a warning when the cache is over it.
         type: str
+      cache_max_age:
+        description:
+          - Measuring the build cache walks every cache record (a second or more on a large cache). A run that built nothing
+            takes this host's last measurement of the same builder when it is younger than this many seconds (the report's
+            C(build_cache.measured) says when it was taken); a run that built measures afresh. C(0) measures every run.
+        type: int
+        default: 300
       switches:
         description: What the report calls the settings that turn the C(validation) and C(metadata) gates off.
         type: dict

@@ -22,19 +22,20 @@ import (
 // Options are the module's arguments after validation.
 type Options struct {
 	engine.Options
-	Images       []Image `json:"images"`
-	CandidateTag string  `json:"candidate_tag"`
-	DeployTag    string  `json:"deploy_tag"`
-	RollbackTag  string  `json:"rollback_tag"`
-	Push         bool    `json:"push"`
-	ForceSource  bool    `json:"force_source"`
-	Scan         *Scan   `json:"scan"`
-	Validation   *Checks `json:"validation"`
-	Metadata     *Meta   `json:"metadata"`
-	Sign         *Sign   `json:"sign"`
-	Preflight    *Pre    `json:"preflight"`
-	Report       *Report `json:"report"`
-	CacheDir     string  `json:"context_cache_dir"`
+	Images       []Image         `json:"images"`
+	CandidateTag string          `json:"candidate_tag"`
+	DeployTag    string          `json:"deploy_tag"`
+	RollbackTag  string          `json:"rollback_tag"`
+	Push         bool            `json:"push"`
+	ForceSource  bool            `json:"force_source"`
+	Scan         *Scan           `json:"scan"`
+	Validation   *Checks         `json:"validation"`
+	Metadata     *Meta           `json:"metadata"`
+	Sign         *Sign           `json:"sign"`
+	Preflight    *Pre            `json:"preflight"`
+	Report       *Report         `json:"report"`
+	CacheDir     string          `json:"context_cache_dir"`
+	Builder      *builder.Choice `json:"builder"`
 }
 
 // Image is one entry of images.
@@ -101,6 +102,7 @@ type Report struct {
 	Started       string            `json:"started"`
 	Configuration map[string]any    `json:"configuration"`
 	CacheLimit    string            `json:"cache_limit"`
+	CacheMaxAge   int               `json:"cache_max_age"`
 	Switches      map[string]string `json:"switches"`
 }
 
@@ -178,6 +180,7 @@ func Spec() module.Spec {
 			"started":       {Type: module.TypeStr},
 			"configuration": {Type: module.TypeDict},
 			"cache_limit":   {Type: module.TypeStr},
+			"cache_max_age": {Type: module.TypeInt, Default: 300},
 			"switches":      {Type: module.TypeDict},
 		}},
 		"builder": builder.ArgSpec(),

@@ -2,13 +2,20 @@ package buildkitimageset
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/docker/go-units"
+	"github.com/moby/sys/atomicwriter"
 
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitcache"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitreport"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/verdict"
@@ -49,27 +56,56 @@ func (s *set) result(data map[string]any, cache *buildkitreport.BuildCache) (mod
 	return module.Result{Changed: changed, Msg: msg, Data: data}, nil
 }
 
-// cacheInfo measures the builder's build cache after the builds
-// (buildkit_cache state=info), and warns when it is over report.cache_limit.
-func (s *set) cacheInfo(ctx context.Context) *buildkitreport.BuildCache {
-	args := map[string]any{"state": "info"}
-	if b := s.params["builder"]; b != nil {
-		args["builder"] = b
-	}
-	res, failed := s.call(ctx, "buildkit_cache", args)
+// cacheInfo is the builder's build cache after the builds (what
+// buildkit_cache state=info says of it), with a warning when it is over
+// report.cache_limit. Measuring walks every cache record (a second or more on
+// a large cache), so a run that built nothing takes this host's last
+// measurement of the same builder when it is younger than
+// report.cache_max_age; a run that built measures afresh.
+func (s *set) cacheInfo(ctx context.Context, built bool) *buildkitreport.BuildCache {
 	c := &buildkitreport.BuildCache{Limit: s.o.Report.CacheLimit}
-	info, _ := res["cache"].(map[string]any)
-	if failed || info == nil {
-		c.Error, _ = res["msg"].(string)
-		return c
+	record := s.cacheRecordPath()
+	var last buildkitreport.BuildCache
+	if b, err := os.ReadFile(record); err == nil && !built && json.Unmarshal(b, &last) == nil {
+		if t, err := time.Parse(time.RFC3339, last.Measured); err == nil && time.Since(t) < time.Duration(s.o.Report.CacheMaxAge)*time.Second {
+			c.Builder, c.TotalBytes, c.Measured = last.Builder, last.TotalBytes, last.Measured
+		}
 	}
-	c.Builder, _ = info["builder"].(string)
-	c.TotalBytes = int64(number(info["total_bytes"]))
+	if c.Measured == "" {
+		info, err := buildkitcache.Usage(ctx, s.o.Options, s.o.Builder)
+		if err != nil {
+			c.Error = err.Error()
+			return c
+		}
+		c.Builder, _ = info["builder"].(string)
+		c.TotalBytes, _ = info["total_bytes"].(int64)
+		c.Measured = time.Now().UTC().Format(time.RFC3339)
+		if b, err := json.Marshal(c); err == nil && record != "" {
+			_ = os.MkdirAll(filepath.Dir(record), 0o700)
+			_ = atomicwriter.WriteFile(record, b, 0o600) // only saves a later run time
+		}
+	}
 	if limit, err := units.RAMInBytes(c.Limit); err == nil && c.Limit != "" && c.TotalBytes > limit {
 		s.m.Warn(fmt.Sprintf("the build cache of %s holds %s, over report.cache_limit %s: prune it (buildkit_cache state=pruned)",
 			c.Builder, units.BytesSize(float64(c.TotalBytes)), c.Limit))
 	}
 	return c
+}
+
+// cacheRecordPath is where this host keeps its last measurement of the
+// builder's cache: beside buildkit_image's state (context_cache_dir's parent).
+func (s *set) cacheRecordPath() string {
+	dir := s.o.CacheDir
+	if dir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(d, "jenkins_ha.buildkit", "context")
+	}
+	key, _ := json.Marshal([]any{s.o.Options, s.o.Builder})
+	sum := sha256.Sum256(key)
+	return filepath.Join(filepath.Dir(dir), "cache-usage", hex.EncodeToString(sum[:16])+".json")
 }
 
 // report is the run's report in the form buildkit_report reads

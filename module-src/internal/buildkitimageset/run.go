@@ -98,7 +98,7 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		}
 	}
 	// The build cache is measured once the builds are done (the cache alert
-	// reads its size after them), while the gates run.
+	// reads its size after them), while the gates run (cacheInfo).
 	var cache *buildkitreport.BuildCache
 	measured := make(chan struct{})
 	s.builds.Add(len(s.items))
@@ -106,7 +106,11 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		defer close(measured)
 		s.builds.Wait()
 		if !s.m.CheckMode && s.o.Report != nil {
-			_ = guard.Func(func() error { cache = s.cacheInfo(ctx); return nil })()
+			built := false
+			for _, it := range s.items {
+				built = built || it.build["builder"] != nil
+			}
+			_ = guard.Func(func() error { cache = s.cacheInfo(ctx, built); return nil })()
 		}
 	}()
 	s.run(ctx)
@@ -195,6 +199,9 @@ func (s *set) check() error {
 			if _, err := time.Parse(time.RFC3339, r.Started); err != nil {
 				return fmt.Errorf("report.started: %q is not an RFC 3339 time such as 2026-01-02T03:04:05Z", r.Started)
 			}
+		}
+		if r.CacheMaxAge < 0 {
+			return fmt.Errorf("report.cache_max_age: must be 0 (measure every run) or more seconds, got %d", r.CacheMaxAge)
 		}
 		if r.CacheLimit != "" {
 			if _, err := units.RAMInBytes(r.CacheLimit); err != nil {
