@@ -311,7 +311,7 @@ func TestReportOfAFailedPromotionAndOfGatesOff(t *testing.T) {
 func TestCacheMeasurementIsReusedOnlyWhenNothingWasBuilt(t *testing.T) {
 	dir := t.TempDir()
 	args := map[string]any{"images": []any{image("a", nil)}, "context_cache_dir": filepath.Join(dir, "context"),
-		"docker_host": "ssh://nowhere", // refused at once: measuring is seen as an error "report": map[string]any{"cache_limit": "1GB"}}
+		"docker_host": "ssh://nowhere", "report": map[string]any{"cache_limit": "1GB"}} // ssh:// is refused at once: a measurement is an error
 	s, err := newSet(t, args, false)
 	require.NoError(t, err)
 	fresh := s.cacheInfo(context.Background(), false)
