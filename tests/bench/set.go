@@ -300,7 +300,9 @@ func (b *bench) roleSet() {
 			}
 			images = append(images, img)
 		}
-		args := map[string]any{"images": images, "candidate_tag": "candidate", "deploy_tag": "latest", "rollback_tag": "previous"}
+		// As the role calls it: preflight, promotion, the report (and its build cache measurement).
+		args := map[string]any{"images": images, "candidate_tag": "candidate", "deploy_tag": "latest", "rollback_tag": "previous",
+			"preflight": map[string]any{}, "report": map[string]any{"host": "localhost", "cache_limit": "1TB"}}
 		if gates {
 			args["scan"] = map[string]any{"scanner_path": trivy, "offline": true, "cache_dir": trivyCache, "fail_on": []any{"CRITICAL"},
 				"report_dir": filepath.Join(b.work, "set-scans"), "sbom": true}

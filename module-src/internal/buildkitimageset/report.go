@@ -56,17 +56,16 @@ func (s *set) result(data map[string]any, cache *buildkitreport.BuildCache) (mod
 	return module.Result{Changed: changed, Msg: msg, Data: data}, nil
 }
 
-// cacheInfo is the builder's build cache after the builds (what
-// buildkit_cache state=info says of it), with a warning when it is over
-// report.cache_limit. Measuring walks every cache record (a second or more on
-// a large cache), so a run that built nothing takes this host's last
-// measurement of the same builder when it is younger than
-// report.cache_max_age; a run that built measures afresh.
-func (s *set) cacheInfo(ctx context.Context, built bool) *buildkitreport.BuildCache {
+// cacheInfo is the builder's build cache (what buildkit_cache state=info
+// says of it), with a warning when it is over report.cache_limit. Measuring
+// walks every cache record (a second or more on a large cache), so it runs
+// while the images' steps run, and this host's last measurement of the same
+// builder is taken instead when it is younger than report.cache_max_age.
+func (s *set) cacheInfo(ctx context.Context) *buildkitreport.BuildCache {
 	c := &buildkitreport.BuildCache{Limit: s.o.Report.CacheLimit}
 	record := s.cacheRecordPath()
 	var last buildkitreport.BuildCache
-	if b, err := os.ReadFile(record); err == nil && !built && json.Unmarshal(b, &last) == nil {
+	if b, err := os.ReadFile(record); err == nil && json.Unmarshal(b, &last) == nil {
 		if t, err := time.Parse(time.RFC3339, last.Measured); err == nil && time.Since(t) < time.Duration(s.o.Report.CacheMaxAge)*time.Second {
 			c.Builder, c.TotalBytes, c.Measured = last.Builder, last.TotalBytes, last.Measured
 		}

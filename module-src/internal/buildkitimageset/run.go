@@ -38,6 +38,7 @@ type set struct {
 	items    []*item
 	rules    verdict.MetadataRules
 	builds   sync.WaitGroup // done when every image's build is
+	t0       time.Time      // when the run started (for -vvv timings)
 }
 
 // item is one image of the set and what each step said.
@@ -80,7 +81,7 @@ var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // Run is the module's entry point.
 func Run(ctx context.Context, m *module.Module) (module.Result, error) {
-	s := &set{m: m, params: m.Params}
+	s := &set{m: m, params: m.Params, t0: time.Now()}
 	if err := m.Decode(&s.o); err != nil {
 		return module.Result{}, err
 	}
@@ -97,20 +98,16 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 			return module.Result{Data: data}, err
 		}
 	}
-	// The build cache is measured once the builds are done (the cache alert
-	// reads its size after them), while the gates run (cacheInfo).
+	// The builder's build cache is measured while the images' steps run
+	// (cacheInfo), not after them: it is on no image's way.
 	var cache *buildkitreport.BuildCache
 	measured := make(chan struct{})
 	s.builds.Add(len(s.items))
 	go func() {
 		defer close(measured)
-		s.builds.Wait()
 		if !s.m.CheckMode && s.o.Report != nil {
-			built := false
-			for _, it := range s.items {
-				built = built || it.build["builder"] != nil
-			}
-			_ = guard.Func(func() error { cache = s.cacheInfo(ctx, built); return nil })()
+			_ = guard.Func(func() error { cache = s.cacheInfo(ctx); return nil })()
+			s.m.Debugf(3, "buildkit_image_set: build cache measured at %.2fs", time.Since(s.t0).Seconds())
 		}
 	}()
 	s.run(ctx)
@@ -339,6 +336,7 @@ func (s *set) image(ctx context.Context, it *item) {
 	}
 	it.build = s.buildImage(ctx, it)
 	s.buildDone(it)
+	s.m.Debugf(3, "buildkit_image_set: %s built at %.2fs", it.Name, time.Since(s.t0).Seconds())
 	if it.buildPath != it.path {
 		os.RemoveAll(it.buildPath)
 	}
@@ -350,12 +348,14 @@ func (s *set) image(ctx context.Context, it *item) {
 		return
 	}
 	s.gates(ctx, it)
+	s.m.Debugf(3, "buildkit_image_set: %s gated at %.2fs", it.Name, time.Since(s.t0).Seconds())
 	s.decide(it)
 	if it.v.Sign {
 		s.signCandidate(ctx, it)
 		s.decide(it)
 	}
 	s.promote(ctx, it)
+	s.m.Debugf(3, "buildkit_image_set: %s done at %.2fs", it.Name, time.Since(s.t0).Seconds())
 }
 
 // contexts writes the image's files into its context (check mode: into a
