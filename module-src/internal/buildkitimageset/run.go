@@ -493,22 +493,14 @@ func (s *set) gates(ctx context.Context, it *item) {
 		}
 	}
 	if s.settings.Metadata {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			it.metaRan = true
-			res, failed := s.call(ctx, "buildkit_image", map[string]any{"name": it.candidate, "source": "local"})
-			if failed {
-				msg, _ := res["msg"].(string)
-				if msg == "" {
-					msg = "not found in the engine"
-				}
-				it.meta = []string{msg}
-				return
-			}
-			doc, _ := res["image"].(map[string]any)
+		// The candidate's inspect document is in the build's result (after
+		// the build, or as it is when none ran).
+		it.metaRan = true
+		if doc, ok := it.build["image"].(map[string]any); ok && imageID(doc) != "" {
 			it.meta = s.rulesOf(it).Problems(verdict.ConfigOf(doc))
-		}()
+		} else {
+			it.meta = []string{"not found in the engine"}
+		}
 	}
 	wg.Wait()
 }
