@@ -77,6 +77,12 @@ options:
   json_path:
     description: Where to write the report itself as JSON (keys sorted, as Ansible's C(to_nice_json) writes it).
     type: path
+  scans_archive:
+    description:
+      - A gzipped tar of Trivy reports (M(jenkins_ha.buildkit.buildkit_image_set)'s C(scans_archive), fetched to the
+        controller) - each C(scans/<name>-<image ID>.trivy.json) member is put beside the reports, where the report's
+        C(scan.trivy_report) points, and the archive is removed. A member of another name refuses the archive (a warning).
+    type: path
   history_size:
     description: How many runs the history strip shows.
     type: int

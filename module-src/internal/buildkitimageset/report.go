@@ -33,7 +33,8 @@ func (s *set) result(data map[string]any, cache *buildkitreport.BuildCache) (mod
 	changed := false
 	var images, lines, scans []any
 	for _, it := range s.items {
-		changed = changed || len(it.wrote) > 0 || isTrue(it.build["changed"]) || isTrue(it.rollback["changed"]) || isTrue(it.promote["changed"])
+		changed = changed || len(it.wrote) > 0 || isTrue(it.build["changed"]) || isTrue(it.rollback["changed"]) || isTrue(it.promote["changed"]) ||
+			isTrue(it.pushed["changed"])
 		for _, step := range it.signing {
 			changed = changed || isTrue(step.(map[string]any)["changed"])
 		}
@@ -49,6 +50,11 @@ func (s *set) result(data map[string]any, cache *buildkitreport.BuildCache) (mod
 	data["images"] = images
 	data["lines"] = lines
 	data["scans"] = orEmpty(scans)
+	if archive, err := s.scansArchive(); err != nil {
+		s.m.Warn("the scans' Trivy reports were not packed for the reports (the SARIF report will say their findings are not listed): " + err.Error())
+	} else if archive != "" {
+		data["scans_archive"] = archive
+	}
 	data["report"] = r
 	data["summary"] = r.Summary
 	data["sessions"] = s.shared.Sessions()
@@ -354,6 +360,9 @@ func (s *set) details(it *item) map[string]any {
 	}
 	if it.promote != nil {
 		d["promote"] = it.promote
+	}
+	if it.pushed != nil {
+		d["push"] = it.pushed
 	}
 	return d
 }

@@ -64,6 +64,7 @@ type item struct {
 	sign      verdict.Signing // what they came to
 	rollback  map[string]any  // buildkit_image's result (nil: not run)
 	promote   map[string]any  // buildkit_image's result (nil: not run)
+	pushed    map[string]any  // buildkit_image's push of the deploy tag (nil: not run)
 	promoErr  string          // why promotion failed
 	lookupErr string          // why the deploy tag's image is not known
 	v         verdict.Verdict
@@ -479,7 +480,7 @@ func (s *set) gates(ctx context.Context, it *item) {
 					}
 				}
 				name, _ := p.(map[string]any)["name"].(string)
-				args["image"] = it.candidate
+				args["image"] = s.candidateID(it)
 				args["budget"] = s.o.Validation.Budget
 				if s.o.Validation.Memory != "" {
 					args["memory"] = s.o.Validation.Memory
@@ -522,7 +523,7 @@ func (s *set) scanCandidate(ctx context.Context, it *item) map[string]any {
 	if len(failOn) == 0 {
 		failOn = []string{"CRITICAL"} // scanned and reported; the gate does not fail (verdict)
 	}
-	args := map[string]any{"image": it.candidate, "scanner_path": sc.ScannerPath, "fail_on": failOn, "timeout": sc.Timeout,
+	args := map[string]any{"image": s.candidateID(it), "scanner_path": sc.ScannerPath, "fail_on": failOn, "timeout": sc.Timeout,
 		"offline": sc.Offline, "fail_on_scanner_error": sc.FailOnScannerError}
 	if sc.CacheDir != "" {
 		args["cache_dir"] = sc.CacheDir
@@ -617,33 +618,61 @@ func (s *set) signCandidate(ctx context.Context, it *item) {
 }
 
 // promote keeps the deployed image under the rollback tag, then moves the
-// deploy tag to the candidate (and pushes it with push), as the verdict says.
+// deploy tag to the candidate (by its image ID: the candidate tag may have
+// moved meanwhile), as the verdict says; with push, every deploy tag is
+// pushed, not only a new one (a run stopped between a promotion and its push
+// is pushed by the next; nothing is sent where the registry has the image).
 // In check mode the same calls predict what a real run would change.
 func (s *set) promote(ctx context.Context, it *item) {
-	if it.deployRef == "" || !(it.v.Rollback || it.v.Promote) {
+	if it.deployRef == "" {
 		return
 	}
-	if it.lookupErr != "" {
-		it.promoErr = it.lookupErr
-		return
-	}
-	if it.v.Rollback && it.rollRef != "" {
-		res, failed := s.call(ctx, "buildkit_image", map[string]any{"name": it.deployRef, "source": "local", "repository": it.rollRef, "force_tag": true})
-		it.rollback = res
-		if failed {
-			it.promoErr, _ = res["msg"].(string)
+	if it.v.Rollback || it.v.Promote {
+		if it.lookupErr != "" {
+			it.promoErr = it.lookupErr
 			return
 		}
+		if it.v.Rollback && it.rollRef != "" {
+			res, failed := s.call(ctx, "buildkit_image", map[string]any{"name": it.deployRef, "source": "local", "repository": it.rollRef, "force_tag": true})
+			it.rollback = res
+			if failed {
+				it.promoErr, _ = res["msg"].(string)
+				return
+			}
+		}
+		if it.v.Promote {
+			res, failed := s.call(ctx, "buildkit_image", map[string]any{"name": s.candidateID(it), "source": "local", "repository": it.deployRef, "force_tag": true})
+			it.promote = res
+			if failed {
+				it.promoErr, _ = res["msg"].(string)
+				return
+			}
+		}
 	}
-	if !it.v.Promote {
-		return
+	if s.o.Push && !s.m.CheckMode && (imageID(it.deployed) != "" || it.promote != nil) {
+		args := map[string]any{"name": it.deployRef, "source": "local", "push": true}
+		for _, k := range []string{"retries", "retry_delay"} {
+			if v, ok := s.params[k]; ok && v != nil {
+				args[k] = v
+			}
+		}
+		res, failed := s.call(ctx, "buildkit_image", args)
+		it.pushed = res
+		if failed {
+			it.promoErr = "push " + it.deployRef + ": " + str(res["msg"])
+		}
 	}
-	res, failed := s.call(ctx, "buildkit_image", map[string]any{"name": it.candidate, "source": "local", "repository": it.deployRef,
-		"force_tag": true, "push": s.o.Push})
-	it.promote = res
-	if failed {
-		it.promoErr, _ = res["msg"].(string)
+}
+
+// candidateID is the candidate's image ID from its build's result, by which
+// the gates and the promotion name it (the candidate tag when there is none).
+func (s *set) candidateID(it *item) string {
+	if doc, ok := it.build["image"].(map[string]any); ok {
+		if id := imageID(doc); id != "" {
+			return id
+		}
 	}
+	return it.candidate
 }
 
 // host names the build host in the report and the attestations.

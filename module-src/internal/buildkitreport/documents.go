@@ -1,11 +1,15 @@
 package buildkitreport
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -28,6 +32,46 @@ func KeptScans(r *Report, reportsDir string) {
 			e.Scan.TrivyReport = ""
 		}
 	}
+}
+
+// scanMember is a Trivy report's name in a scans archive (buildkit_image_set's).
+var scanMember = regexp.MustCompile(`^scans/[A-Za-z0-9][A-Za-z0-9._-]*\.trivy\.json$`)
+
+// UnpackScans puts the Trivy reports of a scans archive (a gzipped tar of
+// scans/<name>-<image ID>.trivy.json) beside the reports, each written
+// atomically, and removes the archive. Anything else in it is refused.
+func UnpackScans(archive, reportsDir string) error {
+	f, err := os.Open(archive)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", archive, err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", archive, err)
+		}
+		if h.Typeflag != tar.TypeReg || !scanMember.MatchString(h.Name) {
+			return fmt.Errorf("%s: %q is not a Trivy report of a scan", archive, h.Name)
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, 512<<20))
+		if err != nil {
+			return fmt.Errorf("%s: %w", archive, err)
+		}
+		if err := writeAtomic(filepath.Join(reportsDir, filepath.FromSlash(h.Name)), b); err != nil {
+			return err
+		}
+	}
+	f.Close()
+	return os.Remove(archive)
 }
 
 // generic is the report as Ansible holds it: the JSON of the Report, decoded.

@@ -1,6 +1,9 @@
 package buildkitreport
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -54,4 +57,36 @@ func TestKeptScansClearsReportsThatAreNotThere(t *testing.T) {
 	KeptScans(r, dir)
 	assert.Equal(t, "scans/master-abc.trivy.json", r.BuildResults.Master.Scan.TrivyReport)
 	assert.Empty(t, r.BuildResults.Agents["python"].Scan.TrivyReport)
+}
+
+func TestUnpackScansKeepsTrivyReportsOnly(t *testing.T) {
+	pack := func(names ...string) string {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(zw)
+		for _, n := range names {
+			require.NoError(t, tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: 2, Typeflag: tar.TypeReg}))
+			_, _ = tw.Write([]byte("{}"))
+		}
+		require.NoError(t, tw.Close())
+		require.NoError(t, zw.Close())
+		p := filepath.Join(t.TempDir(), "scans.tar.gz")
+		require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
+		return p
+	}
+	dir := t.TempDir()
+	archive := pack("scans/master-0123456789ab.trivy.json", "scans/dind-ab.trivy.json")
+	require.NoError(t, UnpackScans(archive, dir))
+	for _, n := range []string{"master-0123456789ab", "dind-ab"} {
+		b, err := os.ReadFile(filepath.Join(dir, "scans", n+".trivy.json"))
+		require.NoError(t, err)
+		assert.Equal(t, "{}", string(b))
+	}
+	_, err := os.Stat(archive)
+	assert.True(t, os.IsNotExist(err), "the archive is removed")
+	for _, bad := range []string{"../escape.trivy.json", "scans/../../x.trivy.json", "/etc/passwd", "scans/x.sh"} {
+		err := UnpackScans(pack(bad), dir)
+		require.Error(t, err, bad)
+		assert.Contains(t, err.Error(), "is not a Trivy report", bad)
+	}
 }

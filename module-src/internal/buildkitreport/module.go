@@ -21,6 +21,7 @@ type Options struct {
 	SARIFPath              string         `json:"sarif_path"`
 	YAMLPath               string         `json:"yaml_path"`
 	JSONPath               string         `json:"json_path"`
+	ScansArchive           string         `json:"scans_archive"`
 	HistorySize            int            `json:"history_size"`
 	MaxImageAgeDays        int            `json:"max_image_age_days"`
 	MaxHoursWithoutSuccess int            `json:"max_hours_without_success"`
@@ -37,6 +38,7 @@ func Spec() module.Spec {
 		"sarif_path":                {Type: module.TypePath},
 		"yaml_path":                 {Type: module.TypePath},
 		"json_path":                 {Type: module.TypePath},
+		"scans_archive":             {Type: module.TypePath},
 		"history_size":              {Type: module.TypeInt, Default: 20},
 		"max_image_age_days":        {Type: module.TypeInt, Default: 30},
 		"max_hours_without_success": {Type: module.TypeInt, Default: 26},
@@ -86,6 +88,11 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	h, err := LoadHistory(o.ReportsDir, o.HistorySize-1)
 	if err != nil {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
+	}
+	if o.ScansArchive != "" {
+		if err := UnpackScans(o.ScansArchive, o.ReportsDir); err != nil {
+			m.Warn(fmt.Sprintf("scans_archive: %v (the SARIF report says the findings are not listed)", err))
+		}
 	}
 	KeptScans(&r, o.ReportsDir)
 	CarryOver(&r, h)
