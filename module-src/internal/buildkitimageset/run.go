@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,7 @@ type set struct {
 	rules    verdict.MetadataRules
 	builds   sync.WaitGroup // done when every image's build is
 	t0       time.Time      // when the run started (for -vvv timings)
+	slots    chan struct{}  // the scans that may run at once (slot)
 }
 
 // item is one image of the set and what each step said.
@@ -82,7 +84,7 @@ var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // Run is the module's entry point.
 func Run(ctx context.Context, m *module.Module) (module.Result, error) {
-	s := &set{m: m, params: m.Params, t0: time.Now()}
+	s := &set{m: m, params: m.Params, t0: time.Now(), slots: make(chan struct{}, max(2, runtime.NumCPU()))}
 	if err := m.Decode(&s.o); err != nil {
 		return module.Result{}, err
 	}
@@ -463,6 +465,7 @@ func (s *set) gates(ctx context.Context, it *item) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.slot()()
 			it.scan = s.scanCandidate(ctx, it)
 		}()
 	}
@@ -504,6 +507,16 @@ func (s *set) gates(ctx context.Context, it *item) {
 		}
 	}
 	wg.Wait()
+}
+
+// slot waits for a scan's turn and returns its release. Trivy is CPU-bound
+// (and takes memory in proportion to the image), so at most one scan per CPU
+// runs at a time: more at once only makes each slower, and the builds still
+// running beside them. (Probes are not held back: most of their time is a
+// wait for the candidate, a controller's up to minutes.)
+func (s *set) slot() func() {
+	s.slots <- struct{}{}
+	return func() { <-s.slots }
 }
 
 // rulesOf are the metadata rules for an image: the set's and its own.
