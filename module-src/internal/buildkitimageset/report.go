@@ -64,9 +64,10 @@ func (s *set) result(data map[string]any, cache *buildkitreport.BuildCache) (mod
 
 // cacheInfo is the builder's build cache (what buildkit_cache state=info
 // says of it), with a warning when it is over report.cache_limit. Measuring
-// walks every cache record (a second or more on a large cache), so it runs
-// while the images' steps run, and this host's last measurement of the same
-// builder is taken instead when it is younger than report.cache_max_age.
+// walks every cache record (a second or more on a large cache), so this
+// host's last measurement of the same builder is taken when it is younger
+// than report.cache_max_age; else the cache is measured once the builds are
+// done, while the gates run.
 func (s *set) cacheInfo(ctx context.Context) *buildkitreport.BuildCache {
 	c := &buildkitreport.BuildCache{Limit: s.o.Report.CacheLimit}
 	record := s.cacheRecordPath()
@@ -77,6 +78,7 @@ func (s *set) cacheInfo(ctx context.Context) *buildkitreport.BuildCache {
 		}
 	}
 	if c.Measured == "" {
+		s.builds.Wait()
 		info, err := buildkitcache.Usage(ctx, s.o.Options, s.o.Builder)
 		if err != nil {
 			c.Error = err.Error()

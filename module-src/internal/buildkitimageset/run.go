@@ -101,8 +101,9 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 			return module.Result{Data: data}, err
 		}
 	}
-	// The builder's build cache is measured while the images' steps run
-	// (cacheInfo), not after them: it is on no image's way.
+	// The builder's build cache is measured once the builds are done (a
+	// docker-container builder may only be made by them), while the gates
+	// run (cacheInfo).
 	var cache *buildkitreport.BuildCache
 	measured := make(chan struct{})
 	s.builds.Add(len(s.items))
