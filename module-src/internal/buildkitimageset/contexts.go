@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/moby/sys/atomicwriter"
@@ -32,7 +33,7 @@ func checkFiles(option string, files map[string]string) error {
 // files it wrote.
 func writeFiles(dir string, files map[string]string) ([]string, error) {
 	var wrote []string
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		p := filepath.Join(dir, filepath.Clean(name))
 		content := []byte(files[name])
 		if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, content) {
@@ -54,7 +55,7 @@ func writeFiles(dir string, files map[string]string) ([]string, error) {
 // differingFiles lists the files a real run would write (check mode).
 func differingFiles(dir string, files map[string]string) []string {
 	var out []string
-	for _, name := range sortedKeys(files) {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
 		p := filepath.Join(dir, filepath.Clean(name))
 		old, err := os.ReadFile(p)
 		st, serr := os.Stat(p)
@@ -125,13 +126,4 @@ func copyTree(src, dst string) error {
 		}
 		return nil
 	})
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
