@@ -99,7 +99,7 @@ example: build
 bench: build
 	tests/scripts/engine.sh
 	tests/scripts/registry.sh start
-	BUILDX=$$(.ci/tools/build.sh buildx) BUILDKITD=$$(.ci/tools/build.sh buildkitd) $(GO) run ./tests/bench $(BENCH_FLAGS)
+	BUILDX=$$(.ci/tools/build.sh buildx) BUILDKITD=$$(.ci/tools/build.sh buildkitd) TRIVY=$$(.ci/tools/build.sh trivy) $(GO) run ./tests/bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN_DIR) build tests/output

@@ -70,9 +70,6 @@ options:
     description: The play's hosts that did not get as far as a report (the host view lists them as failed).
     type: list
     elements: str
-  json_path:
-    description: Where to write the report (or the host view) as JSON.
-    type: path
   reports_dir:
     description: Directory of the reports; the history is kept in its C(history) subdirectory.
     type: path
@@ -88,6 +85,18 @@ options:
     type: path
   sarif_path:
     description: Where to write the SARIF 2.1.0 report of the scan findings.
+    type: path
+  yaml_path:
+    description: Where to write the report itself as YAML (after the last scans are carried over to unchanged images).
+    type: path
+  json_path:
+    description: Where to write the report itself (or, with C(host_reports), the host view) as JSON (keys sorted, as Ansible's C(to_nice_json) writes it).
+    type: path
+  scans_archive:
+    description:
+      - A gzipped tar of Trivy reports (M(jenkins_ha.buildkit.buildkit_image_set)'s C(scans_archive), fetched to the
+        controller) - each C(scans/<name>-<image ID>.trivy.json) member is put beside the reports, where the report's
+        C(scan.trivy_report) points, and the archive is removed. A member of another name refuses the archive (a warning).
     type: path
   history_size:
     description: How many runs the history strip shows.
@@ -150,8 +159,12 @@ sarif_path:
   description: The SARIF report written.
   returned: with sarif_path
   type: str
+yaml_path:
+  description: The YAML report written.
+  returned: with yaml_path
+  type: str
 json_path:
-  description: The JSON written.
+  description: The JSON written (the report, or with host_reports the host view).
   returned: with json_path
   type: str
 hosts_report:

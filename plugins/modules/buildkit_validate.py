@@ -93,6 +93,11 @@ options:
   cpus:
     description: CPU limit of the container.
     type: float
+  network:
+    description:
+      - The container's network (its C(--network)) - C(none) starts faster, for a command that needs no network; by default
+        the engine's default network. An C(http) probe needs a network its port can be published from.
+    type: str
 extends_documentation_fragment:
   - jenkins_ha.buildkit.engine
 seealso:
@@ -113,6 +118,7 @@ EXAMPLES = r"""
 - name: The maven agent runs Maven
   jenkins_ha.buildkit.buildkit_validate:
     image: jenkins/jenkins-agent-maven:candidate
+    network: none
     entrypoint: []
     command: [mvn, -v]
     expect_output: Apache Maven

@@ -1,7 +1,8 @@
 // Command bench runs the contenders side by side on the workloads users
 // repeat, and prints medians and ratios against an anchor measured in the
-// same run: this collection's modules, `docker buildx build` (the pinned
-// plugin), and community.docker.docker_image where it is installed.
+// same run: this collection's modules, `docker buildx build` and
+// `docker buildx bake` (the pinned plugin), the jenkins_images role through
+// ansible-playbook, and community.docker.docker_image where it is installed.
 //
 //	make bench                      # full sizes, 5 iterations
 //	go run ./tests/bench -quick     # CI: one iteration, small contexts
@@ -19,7 +20,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -49,7 +49,7 @@ type bench struct {
 func main() {
 	quick := flag.Bool("quick", false, "one iteration and small contexts (CI)")
 	iterations := flag.Int("iterations", 5, "samples per contender")
-	only := flag.String("workloads", "noop,noop-many,change,set,ssh,cluster,hosts", "the workloads to run, comma-separated: noop, noop-many, change, set, ssh, cluster, hosts")
+	only := flag.String("workloads", "noop,noop-many,change,set,role-set,ssh,cluster,hosts", "the workloads to run, comma-separated: noop, noop-many, change, set, role-set, ssh, cluster, hosts")
 	flag.Parse()
 	b := &bench{quick: *quick, iterations: *iterations, maxRSS: map[string]int64{}}
 	if b.quick {
@@ -86,6 +86,8 @@ func main() {
 			b.smallChange(files, size)
 		case "set":
 			b.set()
+		case "role-set":
+			b.roleSet()
 		case "ssh":
 			b.overSSH()
 		case "cluster":
@@ -93,7 +95,7 @@ func main() {
 		case "hosts":
 			b.hosts()
 		default:
-			must(fmt.Errorf("unknown workload %q (noop, noop-many, change, set, ssh, cluster, hosts)", w))
+			must(fmt.Errorf("unknown workload %q (noop, noop-many, change, set, role-set, ssh, cluster, hosts)", w))
 		}
 	}
 	b.print()
@@ -262,60 +264,6 @@ func (b *bench) smallChange(files, size int) {
 	if b.buildx != "" {
 		b.buildxBuild("bk-bench-change-bx", dir)
 		b.add(w, "docker buildx build", b.repeat(func() time.Duration { touch(); return b.buildxBuild("bk-bench-change-bx", dir) }), "anchor")
-	}
-}
-
-// set: five images sharing a first stage, cold (empty build cache) and no-op.
-func (b *bench) set() {
-	common := "FROM local/busybox:latest AS common\nRUN sleep 2 && head -c 3000000 /dev/urandom > /common\n"
-	var dirs []string
-	for i, name := range []string{"master", "dind", "maven", "python", "nodejs"} {
-		dirs = append(dirs, b.context("set-"+name, 3, 1024, fmt.Sprintf("%sFROM common\nRUN sleep 1 && echo %s-%d > /image\nCOPY . /ctx\n", common, name, i)))
-	}
-	ours := func() time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for i, d := range dirs {
-			wg.Add(1)
-			go func(i int, d string) { defer wg.Done(); b.build(fmt.Sprintf("bk-bench-set-%d", i), d) }(i, d)
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
-	loop := func() time.Duration {
-		start := time.Now()
-		for i, d := range dirs {
-			b.buildxBuild(fmt.Sprintf("bk-bench-set-bx-%d", i), d)
-		}
-		return time.Since(start)
-	}
-	reset := func() {
-		b.module("buildkit_cache", map[string]any{"state": "reset"})
-		for i := range dirs {
-			_ = exec.Command("docker", "rmi", "-f", fmt.Sprintf("bk-bench-set-%d", i), fmt.Sprintf("bk-bench-set-bx-%d", i)).Run()
-		}
-	}
-	cold := "cold, 5 images sharing a stage (empty build cache)"
-	var s []time.Duration
-	for i := 0; i < b.iterations; i++ {
-		reset()
-		s = append(s, ours())
-	}
-	b.add(cold, "buildkit_image x5, concurrent", s, "")
-	if b.buildx != "" {
-		s = nil
-		for i := 0; i < b.iterations; i++ {
-			reset()
-			s = append(s, loop())
-		}
-		b.add(cold, "docker buildx build x5, sequential", s, "anchor")
-	}
-	noop := "no-op, the 5-image set"
-	ours()
-	b.add(noop, "buildkit_image x5, concurrent", b.repeat(ours), "")
-	if b.buildx != "" {
-		loop()
-		b.add(noop, "docker buildx build x5, sequential", b.repeat(loop), "anchor")
 	}
 }
 

@@ -403,7 +403,7 @@ func TestRoleRefusesSettingsThatCannotWork(t *testing.T) {
 		out, ok := playbook(t, "playbooks/site.yml", vars, "--tags", "jenkins-images")
 		assert.False(t, ok, "%v should be refused", c.vars)
 		assert.Contains(t, out, c.want, "%v", c.vars)
-		assert.NotContains(t, out, "Build the images with BuildKit (concurrently)]", "refused before any build: %v", c.vars)
+		assert.NotContains(t, out, "Build, gate and promote the images (jenkins_ha.buildkit.buildkit_image_set)]", "refused before any build: %v", c.vars)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/platforms"
 	dockerconfig "github.com/docker/cli/cli/config"
 	clitypes "github.com/docker/cli/cli/config/types"
+	"github.com/docker/docker/api/types/versions"
 	"github.com/docker/docker/client"
 	bkclient "github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/session"
@@ -32,13 +33,73 @@ import (
 // EngineBuildKit is the BuildKit embedded in a Docker Engine.
 type EngineBuildKit struct {
 	api *client.Client
+
+	// A shared builder (NewSharedEngineBuildKit) keeps one connection and
+	// what the engine said of its features for every build of a set, and
+	// runs them in its group's session where it can.
+	isShared bool
+	group    *Group
+	mu       sync.Mutex
+	client   *bkclient.Client
+	features *Features
 }
 
 // NewEngineBuildKit returns the builder behind the engine's /grpc endpoint.
 func NewEngineBuildKit(api *client.Client) *EngineBuildKit { return &EngineBuildKit{api: api} }
 
+// NewSharedEngineBuildKit is the engine's BuildKit for the builds of a set:
+// one connection for all of them (Close it after them), its features asked
+// once, and the builds in group's session (nil: a session per build).
+func NewSharedEngineBuildKit(api *client.Client, group *Group) *EngineBuildKit {
+	return &EngineBuildKit{api: api, isShared: true, group: group}
+}
+
+// Close closes a shared builder's connection.
+func (b *EngineBuildKit) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.client != nil {
+		b.client.Close()
+		b.client = nil
+	}
+}
+
+// Group is the session group of a shared builder (nil otherwise).
+func (b *EngineBuildKit) Group() *Group { return b.group }
+
+// shared says whether b is a set's builder (NewSharedEngineBuildKit).
+func (b *EngineBuildKit) shared() bool { return b.isShared }
+
+// sharesSessions says whether the engine's BuildKit takes a build's context
+// and Dockerfile as frontend inputs from a session several builds share:
+// Docker 20.10 (API 1.41, BuildKit v0.8) and later do; older engines get a
+// session per build.
+func (b *EngineBuildKit) sharesSessions() bool {
+	return versions.GreaterThanOrEqualTo(b.api.ClientVersion(), "1.41")
+}
+
 // Name implements Builder.
 func (b *EngineBuildKit) Name() string { return "buildkit (docker engine)" }
+
+// conn is a connection for one call: a shared builder's own (release does
+// nothing), else a new one (release closes it).
+func (b *EngineBuildKit) conn(ctx context.Context) (c *bkclient.Client, release func(), err error) {
+	if !b.shared() {
+		c, err := b.connect(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, func() { c.Close() }, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.client == nil {
+		if b.client, err = b.connect(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	return b.client, func() {}, nil
+}
 
 func (b *EngineBuildKit) connect(ctx context.Context) (*bkclient.Client, error) {
 	return bkclient.New(ctx, "",
@@ -59,16 +120,30 @@ func (b *EngineBuildKit) Driver() string { return DriverDocker }
 // 20.10's BuildKit v0.8 is on the classic one). An error means the engine
 // serves no BuildKit.
 func (b *EngineBuildKit) Features(ctx context.Context) (Features, error) {
-	c, err := b.connect(ctx)
+	if b.shared() {
+		b.mu.Lock()
+		f := b.features
+		b.mu.Unlock()
+		if f != nil {
+			return *f, nil
+		}
+	}
+	c, release, err := b.conn(ctx)
 	if err != nil {
 		return Features{}, err
 	}
-	defer c.Close()
+	defer release()
 	workers, err := c.ListWorkers(ctx)
 	if err != nil {
 		return Features{}, err
 	}
-	return featuresOf(DriverDocker, containerdStore(workers), nil), nil
+	f := featuresOf(DriverDocker, containerdStore(workers), nil)
+	if b.shared() {
+		b.mu.Lock()
+		b.features = &f
+		b.mu.Unlock()
+	}
+	return f, nil
 }
 
 // Describe is what the engine's BuildKit says of itself (one connection).
@@ -129,11 +204,11 @@ func containerdStore(workers []*bkclient.WorkerInfo) bool {
 
 // Build implements Builder.
 func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error) {
-	c, err := b.connect(ctx)
+	c, release, err := b.conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the engine's BuildKit: %w", err)
 	}
-	defer c.Close()
+	defer release()
 	// The engine's own exporter names the image in the engine.
 	image := bkclient.ExportEntry{Type: "moby", Attrs: map[string]string{"name": strings.Join(req.Tags, ",")}}
 	if req.Push {
@@ -142,9 +217,13 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 			image.Attrs["registry.insecure"] = "true"
 		}
 	}
+	var group *Group
+	if b.group.shareable(req) && b.sharesSessions() {
+		group = b.group
+	}
 	// Without build.pull, images the engine has are read from its store (as
 	// buildx does for the engine's builder): the module pins them there.
-	res, err := solve(ctx, c, req, []bkclient.ExportEntry{image}, b.Name(), "local")
+	res, err := solveIn(ctx, c, group, b.sessionDialer(), req, []bkclient.ExportEntry{image}, b.Name(), "local")
 	if err != nil {
 		return nil, err
 	}
@@ -158,9 +237,26 @@ func (b *EngineBuildKit) Build(ctx context.Context, req Request) (*Result, error
 // req.Export when set), with plain progress to req.Progress and step counts.
 // resolveMode is how images are resolved without req.Pull ("" for BuildKit's default).
 func solve(ctx context.Context, c *bkclient.Client, req Request, exports []bkclient.ExportEntry, name, resolveMode string) (*Result, error) {
+	return solveIn(ctx, c, nil, nil, req, exports, name, resolveMode)
+}
+
+// solveIn is solve in group's session (dialled with dial), or in a session
+// of the build's own when group is nil.
+func solveIn(ctx context.Context, c *bkclient.Client, group *Group, dial session.Dialer, req Request, exports []bkclient.ExportEntry, name, resolveMode string) (*Result, error) {
 	opt, err := solveOpt(req)
 	if err != nil {
 		return nil, err
+	}
+	if group != nil {
+		s, err := group.session(dial)
+		if err != nil {
+			return nil, err
+		}
+		if opt.FrontendInputs, err = group.inputs(s, req); err != nil {
+			return nil, err
+		}
+		opt.LocalMounts, opt.Session, opt.SharedKey = nil, nil, ""
+		opt.SharedSession, opt.SessionPreInitialized = s, true
 	}
 	if resolveMode != "" && !req.Pull {
 		opt.FrontendAttrs["image-resolve-mode"] = resolveMode

@@ -120,16 +120,36 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	case "reset":
 		return prune(ctx, m, t, policy{filters: p.filters}, true)
 	}
-	records, err := t.cache.CacheUsage(ctx)
+	summary, err := usage(ctx, t)
 	if err != nil {
 		return module.Result{}, err
 	}
-	data := map[string]any{"cache": summarize(t.label, records, time.Now())}
+	data := map[string]any{"cache": summary}
 	if t.label == "engine" {
 		// The engine's cache, and that of every docker-container builder on it.
 		data["builders"] = builderCaches(ctx, t.engine)
 	}
 	return module.Result{Data: data}, nil
+}
+
+// Usage is state=info's summary of one build cache: the engine's, or that of
+// the docker-container or remote builder choice names (buildkit_image_set
+// measures it after its builds, for the report and the cache alert).
+func Usage(ctx context.Context, o engine.Options, choice *builder.Choice) (map[string]any, error) {
+	t, err := openTarget(ctx, Options{Options: o, Builder: choice})
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	return usage(ctx, t)
+}
+
+func usage(ctx context.Context, t *target) (map[string]any, error) {
+	records, err := t.cache.CacheUsage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return summarize(t.label, records, time.Now()), nil
 }
 
 // builderCaches summarizes the cache of each buildx-style builder container

@@ -51,15 +51,11 @@ func diagnose(ctx context.Context, m *module.Module, o Options, p policy) (modul
 			Remediation: "start the Docker engine (systemctl start docker, or troubleshoot_mode=fix) and check docker_host"})
 	} else {
 		defer e.Close()
-		cctx, cancel := e.Call(ctx)
-		info, ierr := e.API.Info(cctx)
-		cancel()
-		if ierr != nil {
-			add(Check{Name: "engine", Status: "fail", Detail: ierr.Error(), Remediation: "check the engine's logs (journalctl -u docker)"})
-		} else {
-			add(Check{Name: "engine", Status: "ok", Detail: fmt.Sprintf("Docker %s at %s, API %s", info.ServerVersion, e.Host, e.API.ClientVersion())})
+		pre, _, _ := Preflight(ctx, e, p.minFree)
+		add(pre[0])
+		if len(pre) > 1 { // the engine answered
 			checks = append(checks, buildkitCheck(ctx, e))
-			checks = append(checks, diskCheck(info.DockerRootDir, p.minFree))
+			checks = append(checks, pre[1:]...)
 			checks = append(checks, cacheCheck(ctx, e, p.limit))
 			checks = append(checks, builderContainersCheck(ctx, e))
 			if c, ok := o.Builder.Container(e.API, e.Host); ok {
@@ -94,16 +90,40 @@ func diagnose(ctx context.Context, m *module.Module, o Options, p policy) (modul
 	}
 	var lines []string
 	for _, c := range checks {
-		line := fmt.Sprintf("[%s] %s: %s", strings.ToUpper(c.Status), c.Name, c.Detail)
-		if c.Remediation != "" && c.Status != "ok" {
-			line += " -> " + c.Remediation
-		}
-		lines = append(lines, line)
+		lines = append(lines, c.Line())
 	}
 	return module.Result{
 		Msg:  fmt.Sprintf("diagnose: %s (%d ok, %d warn, %d fail)", worst, counts["ok"], counts["warn"], counts["fail"]),
 		Data: map[string]any{"status": worst, "checks": checks, "counts": counts, "summary": lines},
 	}, nil
+}
+
+// Preflight is what says whether a build host can build at all: the engine
+// answering, and the free space of its data root against min_free_disk.
+// diagnose shows them among its checks; buildkit_image_set stops before
+// any build when one fails (ok false). checks holds the engine's check, then
+// the disk's when the engine answered; root is the engine's data root.
+func Preflight(ctx context.Context, e *engine.Engine, minFree int64) (checks []Check, root string, ok bool) {
+	cctx, cancel := e.Call(ctx)
+	info, err := e.API.Info(cctx)
+	cancel()
+	if err != nil {
+		return []Check{{Name: "engine", Status: "fail", Detail: err.Error(), Remediation: "check the engine's logs (journalctl -u docker)"}}, "", false
+	}
+	checks = []Check{
+		{Name: "engine", Status: "ok", Detail: fmt.Sprintf("Docker %s at %s, API %s", info.ServerVersion, e.Host, e.API.ClientVersion())},
+		diskCheck(info.DockerRootDir, minFree),
+	}
+	return checks, info.DockerRootDir, checks[1].Status != "fail"
+}
+
+// Line is a check as the summary shows it: "[FAIL] disk: ... -> what to do".
+func (c Check) Line() string {
+	line := fmt.Sprintf("[%s] %s: %s", strings.ToUpper(c.Status), c.Name, c.Detail)
+	if c.Remediation != "" && c.Status != "ok" {
+		line += " -> " + c.Remediation
+	}
+	return line
 }
 
 func buildkitCheck(ctx context.Context, e *engine.Engine) Check {

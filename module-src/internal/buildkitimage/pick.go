@@ -25,7 +25,12 @@ type candidate struct {
 // builder.fallback), the engine's BuildKit, and the classic builder (with
 // build_method auto, or alone with legacy).
 func (r *runner) candidates() []candidate {
-	engineBK := candidate{open: func(context.Context) (builder.Builder, error) { return builder.NewEngineBuildKit(r.e.API), nil }}
+	engineBK := candidate{open: func(context.Context) (builder.Builder, error) {
+		if r.shared != nil {
+			return r.shared.engineBuildKit(r.e), nil
+		}
+		return builder.NewEngineBuildKit(r.e.API), nil
+	}}
 	classic := candidate{open: func(context.Context) (builder.Builder, error) { return builder.NewLegacy(r.e.API), nil }}
 	var list []candidate
 	if r.daemonDriver() && !r.skipDaemon {

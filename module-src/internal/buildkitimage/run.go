@@ -41,6 +41,7 @@ type runner struct {
 	ref     string // what the engine is asked for: name:tag, ID, or repo@digest
 	res     module.Result
 	actions []string
+	shared  *Shared // the set's (buildkit_image_set), or nil
 
 	// The context of a build, once read: its session key is asked for when
 	// the builder is known (runBuild).
@@ -52,20 +53,30 @@ type runner struct {
 }
 
 // Run is the module's entry point.
-func Run(ctx context.Context, m *module.Module) (module.Result, error) {
+func Run(ctx context.Context, m *module.Module) (module.Result, error) { return run(ctx, m, nil) }
+
+func run(ctx context.Context, m *module.Module, shared *Shared) (module.Result, error) {
 	var o Options
 	if err := m.Decode(&o); err != nil {
 		return module.Result{}, err
 	}
-	r := &runner{m: m, o: o, res: module.Result{Data: map[string]any{"image": map[string]any{}}}}
+	r := &runner{m: m, o: o, res: module.Result{Data: map[string]any{"image": map[string]any{}}}, shared: shared}
 	if err := r.checkOptions(); err != nil {
 		return r.result(), err
 	}
-	e, err := engine.Connect(ctx, o.Options)
+	var e *engine.Engine
+	var err error
+	if shared != nil {
+		e, err = shared.Engine(ctx, o.Options)
+	} else {
+		e, err = engine.Connect(ctx, o.Options)
+		if e != nil {
+			defer e.Close()
+		}
+	}
 	if err != nil {
 		return r.result(), err
 	}
-	defer e.Close()
 	r.e = e
 	// A promotion an interrupted run left half done is settled before this
 	// run reads or moves its tags (promote.go).

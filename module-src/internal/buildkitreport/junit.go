@@ -12,6 +12,9 @@ import (
 // only when the report records it (it is on).
 var gates = []string{"build", "scan", "validation", "metadata", "signing", "promotion"}
 
+// A candidate that passed every gate but whose tags could not be moved has
+// Gate "promotion": its promotion case fails.
+
 // GateCase is one image's outcome at one gate, as a JUnit test case shows it.
 type GateCase struct {
 	Gate    string
@@ -140,6 +143,8 @@ func promotionCase(e NamedEntry) GateCase {
 		}
 	case strings.HasPrefix(e.Gate, "not needed"):
 		c.Status, c.Message = "skipped", fmt.Sprintf("not needed: %s already holds %s", e.DeployTag, held)
+	case e.Gate == "promotion":
+		c.Status, c.Message, c.Detail = "failed", firstLine(e.Error), fmt.Sprintf("%s\n%s still holds %s", e.Error, e.DeployTag, held)
 	case e.Passed():
 		c.Status, c.Message = "skipped", "not promoted"
 	default:

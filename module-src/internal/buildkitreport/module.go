@@ -19,6 +19,9 @@ type Options struct {
 	MetricsPath            string         `json:"metrics_path"`
 	JUnitPath              string         `json:"junit_path"`
 	SARIFPath              string         `json:"sarif_path"`
+	YAMLPath               string         `json:"yaml_path"`
+	JSONPath               string         `json:"json_path"`
+	ScansArchive           string         `json:"scans_archive"`
 	HistorySize            int            `json:"history_size"`
 	MaxImageAgeDays        int            `json:"max_image_age_days"`
 	MaxHoursWithoutSuccess int            `json:"max_hours_without_success"`
@@ -26,7 +29,6 @@ type Options struct {
 	// host view), instead of one report.
 	HostReports  map[string]any `json:"host_reports"`
 	MissingHosts []string       `json:"missing_hosts"`
-	JSONPath     string         `json:"json_path"`
 }
 
 // Spec is the module's argument spec.
@@ -35,12 +37,14 @@ func Spec() module.Spec {
 		"report":                    {Type: module.TypeDict},
 		"host_reports":              {Type: module.TypeDict},
 		"missing_hosts":             {Type: module.TypeList, Elements: module.TypeStr},
-		"json_path":                 {Type: module.TypePath},
 		"reports_dir":               {Type: module.TypePath, Required: true},
 		"html_path":                 {Type: module.TypePath},
 		"metrics_path":              {Type: module.TypePath},
 		"junit_path":                {Type: module.TypePath},
 		"sarif_path":                {Type: module.TypePath},
+		"yaml_path":                 {Type: module.TypePath},
+		"json_path":                 {Type: module.TypePath},
+		"scans_archive":             {Type: module.TypePath},
 		"history_size":              {Type: module.TypeInt, Default: 20},
 		"max_image_age_days":        {Type: module.TypeInt, Default: 30},
 		"max_hours_without_success": {Type: module.TypeInt, Default: 26},
@@ -61,6 +65,7 @@ func returns() map[string]*module.Return {
 		"metrics_path": str,
 		"junit_path":   str,
 		"sarif_path":   str,
+		"yaml_path":    str,
 		"json_path":    str,
 		"hosts_report": {Type: module.TypeDict},
 	}
@@ -113,6 +118,12 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	if err != nil {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
 	}
+	if o.ScansArchive != "" {
+		if err := UnpackScans(o.ScansArchive, o.ReportsDir); err != nil {
+			m.Warn(fmt.Sprintf("scans_archive: %v (the SARIF report says the findings are not listed)", err))
+		}
+	}
+	KeptScans(&r, o.ReportsDir)
 	CarryOver(&r, h)
 	Carry(&r, h)
 	h = append(h, &r)
@@ -125,6 +136,8 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		{"html_path", o.HTMLPath, func() ([]byte, error) { return RenderHTML(&r, h) }},
 		{"junit_path", o.JUnitPath, func() ([]byte, error) { return RenderJUnit(&r) }},
 		{"sarif_path", o.SARIFPath, func() ([]byte, error) { return RenderSARIF(&r, o.ReportsDir) }},
+		{"yaml_path", o.YAMLPath, func() ([]byte, error) { return RenderYAML(&r) }},
+		{"json_path", o.JSONPath, func() ([]byte, error) { return RenderJSON(&r) }},
 	}
 	rendered := make([][]byte, len(docs))
 	for i, d := range docs {

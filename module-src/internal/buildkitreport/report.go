@@ -52,6 +52,9 @@ type BuildCache struct {
 	TotalBytes int64  `json:"total_bytes"`
 	Limit      string `json:"limit"`           // a size such as 10GB (jenkins_images_cache_limit)
 	Error      string `json:"error,omitempty"` // why it could not be measured
+	// Measured is when (RFC 3339): a run that built nothing may take a
+	// recent measurement (buildkit_image_set's report.cache_max_age).
+	Measured string `json:"measured,omitempty"`
 }
 
 // Scan is an image's last vulnerability scan.

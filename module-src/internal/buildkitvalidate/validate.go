@@ -31,16 +31,23 @@ import (
 // Options are the module's arguments after validation.
 type Options struct {
 	engine.Options
-	Image        string         `json:"image"`
+	Image  string  `json:"image"`
+	Budget int     `json:"budget"`
+	Memory string  `json:"memory"`
+	CPUs   float64 `json:"cpus"`
+	Probe
+}
+
+// Probe is what a validation does in the container (buildkit_image_set's
+// probes are these, with a name).
+type Probe struct {
 	HTTP         *HTTPProbe     `json:"http"`
 	Command      []string       `json:"command"`
 	ExpectOutput string         `json:"expect_output"`
 	Entrypoint   []string       `json:"entrypoint"`
 	Env          map[string]any `json:"env"`
 	User         string         `json:"user"`
-	Budget       int            `json:"budget"`
-	Memory       string         `json:"memory"`
-	CPUs         float64        `json:"cpus"`
+	Network      string         `json:"network"`
 }
 
 // HTTPProbe is the http suboption.
@@ -69,6 +76,7 @@ func Spec() module.Spec {
 		"budget":        {Type: module.TypeInt, Default: 300},
 		"memory":        {Type: module.TypeStr},
 		"cpus":          {Type: module.TypeFloat},
+		"network":       {Type: module.TypeStr},
 	}
 	maps.Copy(opts, engine.ArgSpec())
 	return module.Spec{
@@ -196,6 +204,12 @@ func containerConfig(o Options) (*container.Config, *container.HostConfig, nat.P
 	if o.CPUs > 0 {
 		host.NanoCPUs = int64(o.CPUs * 1e9)
 	}
+	if o.Network != "" {
+		if o.HTTP != nil && o.Network == "none" {
+			return nil, nil, "", fmt.Errorf("network: none leaves no port to probe over HTTP; give a network (or none) with command probes only")
+		}
+		host.NetworkMode = container.NetworkMode(o.Network)
+	}
 	var port nat.Port
 	if o.HTTP != nil {
 		if o.HTTP.Port < 1 || o.HTTP.Port > 65535 {
@@ -239,7 +253,7 @@ func pollHTTP(ctx context.Context, base string, p HTTPProbe, budget time.Duratio
 	deadline := time.Now().Add(budget)
 	url := base + p.Path
 	client := &http.Client{Timeout: 5 * time.Second}
-	wait := 250 * time.Millisecond
+	wait := 100 * time.Millisecond // a server that starts quickly is seen quickly; then backoff
 	attempts := 0
 	last := "no answer yet"
 	for {

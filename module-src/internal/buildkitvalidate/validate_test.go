@@ -61,8 +61,8 @@ func TestBadOptionsFailBeforeTheEngine(t *testing.T) {
 }
 
 func TestTheProbeContainer(t *testing.T) {
-	o := Options{Image: "jenkins/agent:1", User: "1000", Env: map[string]any{"B": 2, "A": "x"},
-		Entrypoint: []string{}, Command: []string{"java", "-version"}, Memory: "512m", CPUs: 1.5}
+	o := Options{Image: "jenkins/agent:1", Memory: "512m", CPUs: 1.5, Probe: Probe{User: "1000", Env: map[string]any{"B": 2, "A": "x"},
+		Entrypoint: []string{}, Command: []string{"java", "-version"}}}
 	cfg, host, port, err := containerConfig(o)
 	require.NoError(t, err)
 	assert.Equal(t, "jenkins/agent:1", cfg.Image)
@@ -76,7 +76,7 @@ func TestTheProbeContainer(t *testing.T) {
 	assert.Empty(t, port)
 	assert.Empty(t, host.PortBindings)
 
-	o = Options{Image: "jenkins/controller:1", HTTP: &HTTPProbe{Port: 8080, Path: "/login", ExpectStatus: 200}, Command: []string{"ignored"}}
+	o = Options{Image: "jenkins/controller:1", Probe: Probe{HTTP: &HTTPProbe{Port: 8080, Path: "/login", ExpectStatus: 200}, Command: []string{"ignored"}}}
 	cfg, host, port, err = containerConfig(o)
 	require.NoError(t, err)
 	assert.Equal(t, nat.Port("8080/tcp"), port)

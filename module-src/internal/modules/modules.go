@@ -24,6 +24,7 @@ import (
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitcache"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitimage"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitimageset"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitreport"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitscan"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/buildkitsign"
@@ -55,6 +56,7 @@ func All() []Entry {
 		{Name: "buildkit_cache", Spec: buildkitcache.Spec, Run: buildkitcache.Run, Options: buildkitcache.Options{},
 			Commands: buildkitcache.Commands, Command: buildkitcache.Command},
 		{Name: "buildkit_image", Spec: buildkitimage.Spec, Run: buildkitimage.Run, Options: buildkitimage.Options{}},
+		{Name: "buildkit_image_set", Spec: buildkitimageset.Spec, Run: buildkitimageset.Run, Options: buildkitimageset.Options{}},
 		{Name: "buildkit_report", Spec: buildkitreport.Spec, Run: buildkitreport.Run, Options: buildkitreport.Options{}},
 		{Name: "buildkit_scan", Spec: buildkitscan.Spec, Run: buildkitscan.Run, Options: buildkitscan.Options{}},
 		{Name: "buildkit_sign", Spec: buildkitsign.Spec, Run: buildkitsign.Run, Options: buildkitsign.Options{}},

@@ -16,6 +16,12 @@ import (
 // option, and of no other, contains it.
 const NoLogPhrase = "Never shown in results or logs."
 
+// SameSubOptionsPhrase in an option's description says its sub-options are
+// another module's option reused as it is ("... with the same sub-options as
+// M(jenkins_ha.buildkit.buildkit_image)'s C(build)"): the docs refer to them
+// instead of repeating them.
+const SameSubOptionsPhrase = "with the same sub-options as M(jenkins_ha.buildkit."
+
 // fallsBack is how the docs name an option's environment fallbacks:
 // "Falls back to C(DOCKER_HOST)".
 var fallsBack = regexp.MustCompile(`Falls back to C\(([A-Z0-9_]+)\)`)
@@ -88,6 +94,11 @@ func compareOptions(spec map[string]*module.Option, docs map[string]*DocOption, 
 		}
 		if ge, de := sortedCopy(g.EnvFallback), sortedCopy(named); !slices.Equal(ge, de) {
 			add(name, "environment fallbacks %v in Go, %v in the docs (\"Falls back to C(VAR)\")", ge, de)
+		}
+		if strings.Contains(text, SameSubOptionsPhrase) && len(d.Suboptions) == 0 {
+			// Another module's option reused as it is (its own docs are checked
+			// against it there): documented by reference, not repeated.
+			continue
 		}
 		if len(g.Options) > 0 || len(d.Suboptions) > 0 {
 			compareOptions(g.Options, d.Suboptions, join(path, name), out)
