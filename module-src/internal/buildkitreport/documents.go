@@ -39,8 +39,11 @@ var scanMember = regexp.MustCompile(`^scans/[A-Za-z0-9][A-Za-z0-9._-]*\.trivy\.j
 
 // UnpackScans puts the Trivy reports of a scans archive (a gzipped tar of
 // scans/<name>-<image ID>.trivy.json) beside the reports, each written
-// atomically, and removes the archive. Anything else in it is refused.
+// atomically. Anything else in it is refused. The archive is removed whether
+// or not it could be unpacked: it is only the transfer from the build host, and
+// a report directory that ran out of space must not keep it.
 func UnpackScans(archive, reportsDir string) error {
+	defer os.Remove(archive)
 	f, err := os.Open(archive)
 	if err != nil {
 		return err
@@ -70,8 +73,7 @@ func UnpackScans(archive, reportsDir string) error {
 			return err
 		}
 	}
-	f.Close()
-	return os.Remove(archive)
+	return nil
 }
 
 // generic is the report as Ansible holds it: the JSON of the Report, decoded.

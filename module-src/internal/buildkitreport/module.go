@@ -152,16 +152,6 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		return module.Result{}, fmt.Errorf("reports_dir: %w", err)
 	}
 	data["history_file"] = saved
-	if o.JSONPath != "" {
-		b, err := json.MarshalIndent(&r, "", "  ")
-		if err == nil {
-			err = writeAtomic(o.JSONPath, b)
-		}
-		if err != nil {
-			return module.Result{}, fmt.Errorf("json_path: %w", err)
-		}
-		data["json_path"] = o.JSONPath
-	}
 	data["report"] = &r // with the scans carried over to unchanged images
 	data["history_runs"] = len(h)
 	for i, d := range docs {
