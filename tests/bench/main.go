@@ -135,6 +135,10 @@ func (b *bench) context(name string, n, size int, dockerfile string) string {
 // module runs one of our module binaries like Ansible does and returns its JSON result.
 func (b *bench) module(name string, args map[string]any) (map[string]any, time.Duration) {
 	args["_ansible_module_name"] = name
+	if os.Getenv("BENCH_DEBUG") != "" {
+		// The modules' -vvv timings (buildkit_image_set: built / gated / done at) on stderr.
+		args["_ansible_verbosity"] = 3
+	}
 	raw, _ := json.Marshal(args)
 	f, err := os.CreateTemp(b.work, "args-")
 	must(err)
@@ -144,6 +148,9 @@ func (b *bench) module(name string, args map[string]any) (map[string]any, time.D
 	// The multi-call binary, as the action plugin runs it: <binary> <module> <args file>.
 	cmd := exec.Command(filepath.Join(b.bin, "jenkins_ha_buildkit_linux_"+runtime.GOARCH), name, f.Name())
 	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(b.work, "cache"))
+	if os.Getenv("BENCH_DEBUG") != "" {
+		cmd.Stderr = os.Stderr
+	}
 	start := time.Now()
 	out, _ := cmd.Output()
 	d := time.Since(start)

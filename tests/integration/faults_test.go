@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -371,6 +372,13 @@ func TestRoleReportOnAFullDisk(t *testing.T) {
 // bkrestart0, 10.213.216.1/24), returns its DOCKER_HOST and a function that
 // restarts its dockerd (SIGTERM, then started again).
 func privateEngine(t *testing.T) (host string, restart func()) {
+	host, stop, start := privateEngineParts(t)
+	return host, func() { stop(); start() }
+}
+
+// privateEngineParts is privateEngine with the stop (SIGTERM, waited for)
+// and the start apart.
+func privateEngineParts(t *testing.T) (host string, stop, start func()) {
 	t.Helper()
 	inst, bridge, cidr := os.Getenv("ENGINE_CURRENT_INSTANCE"), os.Getenv("ENGINE_CURRENT_BRIDGE"), os.Getenv("ENGINE_CURRENT_BRIDGE_CIDR")
 	if inst == "" || inst == "current" {
@@ -389,7 +397,7 @@ func privateEngine(t *testing.T) (host string, restart func()) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	host = lines[len(lines)-1]
 	pidfile := "/run/buildkit-tests-dockerd-" + inst + ".pid"
-	return host, func() {
+	stop = func() {
 		b, err := os.ReadFile(pidfile)
 		require.NoError(t, err)
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
@@ -400,9 +408,48 @@ func privateEngine(t *testing.T) (host string, restart func()) {
 		for i := 0; i < 300 && p.Signal(syscall.Signal(0)) == nil; i++ {
 			time.Sleep(100 * time.Millisecond)
 		}
-		out, err := script()
-		require.NoError(t, err, out)
 	}
+	start = func() {
+		out, err := script()
+		assert.NoError(t, err, out)
+	}
+	return host, stop, start
+}
+
+// TestScanThroughAnEngineRestart: Trivy reads the candidate from the engine;
+// the engine is down when the scan starts and back a second later. The scan
+// is no verdict on the image, so buildkit_scan waits for the engine and scans
+// again: a vulnerable image fails its gate even with fail_on_scanner_error
+// off (before, the role promoted it with a scanner error).
+func TestScanThroughAnEngineRestart(t *testing.T) {
+	if os.Getenv("DOCKER_HOST") != currentEngineHost && os.Getenv("ENGINE_CURRENT_INSTANCE") == "" {
+		t.Skip("runs in the current-engine pass of make test-matrix (or with ENGINE_CURRENT_INSTANCE: a private engine of its own)")
+	}
+	host, stop, start := privateEngineParts(t)
+	t.Setenv("DOCKER_HOST", host)
+	cache := t.TempDir()
+	trivyDB(t, cache, 2*time.Hour, testAdvisories)
+	vulnerable := alpineImage(t, map[string]string{"busybox": "1.36.1-r2"})
+
+	stop()
+	back := make(chan struct{})
+	go func() {
+		defer close(back)
+		time.Sleep(time.Second)
+		start()
+	}()
+	res := run(t, "buildkit_scan", scanArgs(t, cache, vulnerable, map[string]any{"fail_on_scanner_error": false}))
+	<-back
+	assert.True(t, res.failed(), "the vulnerable image fails its gate: %s", res.msg())
+	assert.Equal(t, "failed", res["scan_status"])
+	assert.Contains(t, res.msg(), "CVE-2099-0001")
+	assert.Contains(t, fmt.Sprint(res["warnings"]), "the engine answers with the image: scanned again")
+
+	// An engine that stays down: a scanner error, as before (no verdict, said so).
+	stop()
+	down := run(t, "buildkit_scan", scanArgs(t, cache, vulnerable, map[string]any{"fail_on_scanner_error": false}))
+	assert.False(t, down.failed(), down.msg())
+	assert.Equal(t, "error", down["scan_status"])
 }
 
 // TestRoleEngineRestartedDuringPromotion restarts the engine (a private

@@ -467,7 +467,9 @@ func (s *set) gates(ctx context.Context, it *item) {
 		go func() {
 			defer wg.Done()
 			defer s.slot()()
+			t := time.Now()
 			it.scan = s.scanCandidate(ctx, it)
+			s.m.Debugf(3, "buildkit_image_set: %s scanned at %.2fs (%.2fs)", it.Name, time.Since(s.t0).Seconds(), time.Since(t).Seconds())
 		}()
 	}
 	if s.settings.Validation {
@@ -492,8 +494,10 @@ func (s *set) gates(ctx context.Context, it *item) {
 				if s.o.Validation.CPUs > 0 {
 					args["cpus"] = s.o.Validation.CPUs
 				}
+				t := time.Now()
 				res, failed := s.call(ctx, "buildkit_validate", args)
 				it.checks[i] = probe{name: name, res: res, failed: failed}
+				s.m.Debugf(3, "buildkit_image_set: %s probe %s at %.2fs (%.2fs)", it.Name, name, time.Since(s.t0).Seconds(), time.Since(t).Seconds())
 			}()
 		}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/engine"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/module"
+	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/retry"
 	"github.com/jenkins-ha/ansible-buildkit/module-src/internal/scanner"
 )
 
@@ -149,12 +150,26 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 		}
 	}
 
-	res, err := scanner.Scan(ctx, scanner.Options{
+	so := scanner.Options{
 		Binary: o.ScannerPath, Image: o.Image, Input: o.Input, DockerHost: o.DockerHost,
 		CacheDir: cacheDir, Offline: o.Offline, SkipDBUpdate: o.SkipDBUpdate, DBRepository: o.DBRepository,
 		Server: o.Server, Token: o.ServerToken, IgnoreFile: o.IgnoreFile, PkgTypes: o.VulnTypes,
 		Timeout: time.Duration(o.Timeout) * time.Second, ReportPath: reportPath,
-	})
+	}
+	res, err := scanner.Scan(ctx, so)
+	if se, ok := scanner.IsError(err); ok && se.Kind == scanner.ErrFailed && o.Image != "" {
+		// Trivy reads the image from the engine: an engine that restarted
+		// meanwhile fails the scan, and that is no verdict on the image.
+		// Once the engine answers again with the image, it is scanned again
+		// (once): fail_on_scanner_error: false must not let an image through
+		// because its engine restarted.
+		if why := engineBack(ctx, o); why == "" {
+			m.Warn(fmt.Sprintf("%s: %s; the engine answers with the image: scanned again", target, se.Msg))
+			res, err = scanner.Scan(ctx, so)
+		} else {
+			m.Debugf(2, "buildkit_scan: not scanned again: %s", why)
+		}
+	}
 	if err != nil {
 		if se, ok := scanner.IsError(err); ok {
 			return scannerError(m, o, data, se)
@@ -189,7 +204,10 @@ func Run(ctx context.Context, m *module.Module) (module.Result, error) {
 	}
 
 	if o.SBOMFormat != "" {
-		if err := scanner.SBOM(ctx, res.Binary, reportPath, o.SBOMFormat, o.SBOMPath); err != nil {
+		t := time.Now()
+		err := scanner.SBOM(ctx, res.Binary, reportPath, o.SBOMFormat, o.SBOMPath)
+		m.Debugf(3, "buildkit_scan: %s: Trivy %.2fs, SBOM %.2fs", o.Image, res.Duration.Seconds(), time.Since(t).Seconds())
+		if err != nil {
 			// The gate's verdict stands either way; a missing SBOM is a scanner
 			// error, which fail_on_scanner_error: false turns into a warning.
 			_, isScanner := scanner.IsError(err)
@@ -273,4 +291,21 @@ func defaultReportPath(target string) string {
 		dir = d
 	}
 	return filepath.Join(dir, "jenkins_ha.buildkit", "scans", strings.Trim(unsafeChars.ReplaceAllString(target, "_"), "_")+".json")
+}
+
+// engineBack waits for the engine Trivy reads the image from (through a
+// restart: up to about 20 s) and says why the image cannot be scanned again
+// ("" when it can: the engine answers and has the image).
+func engineBack(ctx context.Context, o Options) string {
+	e, err := engine.ConnectWith(ctx, engine.Options{Host: o.DockerHost}, retry.Policy{Attempts: 8, Base: 500 * time.Millisecond, Max: 4 * time.Second})
+	if err != nil {
+		return err.Error()
+	}
+	defer e.Close()
+	cctx, cancel := e.Call(ctx)
+	defer cancel()
+	if _, err := e.API.ImageInspect(cctx, o.Image); err != nil {
+		return err.Error()
+	}
+	return ""
 }
