@@ -164,6 +164,15 @@ func (b *bench) module(name string, args map[string]any) (map[string]any, time.D
 	if f, _ := res["failed"].(bool); f {
 		must(fmt.Errorf("%s failed: %v", name, res["msg"]))
 	}
+	if os.Getenv("BENCH_DEBUG") != "" {
+		if images, ok := res["images"].([]any); ok {
+			for _, img := range images {
+				im, _ := img.(map[string]any)
+				bd, _ := im["build"].(map[string]any)
+				fmt.Fprintf(os.Stderr, "%s: %v: changed=%v build_reason=%v\n", name, im["name"], bd["changed"], bd["build_reason"])
+			}
+		}
+	}
 	return res, d
 }
 
